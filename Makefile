@@ -1,0 +1,40 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(VENV)/.runtime: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml $(VENV)/.runtime
+	$(PIP) install -e '.[test,locust]'
+	touch $@
+
+## demo: the main job on an embedded default (reference receiver on loopback + the whole check)
+demo: $(VENV)/.runtime
+	$(VENV)/bin/vss-emitter demo
+
+## test: lint, type-check and the whole suite
+test: lint typecheck unit
+
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check emitter tests bench
+	$(VENV)/bin/ruff format --check emitter
+
+typecheck: $(VENV)/.test
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.test
+	$(VENV)/bin/pytest -q
+
+## bench: throughput, latency and memory figures (printed, never asserted)
+bench: $(VENV)/.test
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis

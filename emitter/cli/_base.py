@@ -1,0 +1,159 @@
+"""The click group, the options several commands share, and the error-to-exit-code mapping."""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from emitter import __version__
+from emitter.deliver import DeliveryConfig
+from emitter.errors import EXIT_INTERRUPTED, VssEmitterError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Group(click.Group):
+    """Maps the kit's exceptions to one `Error: …` line and the documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VssEmitterError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # `vss-emitter generate | head`: the reader left; stop quietly like other Unix tools.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(0)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vss-emitter")
+def cli() -> None:
+    """Mock 8x8 Voice Session Summary (VSS) webhook emitter and receiver contract test kit.
+
+    Exit codes: 0 all good; 1 the contract was broken (an invalid payload, a receiver that
+    failed a probe or did not ack); 2 the command could not do its job.
+    """
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The given seed, or a fresh one printed to stderr so the run can be repeated."""
+    if seed is not None:
+        return seed
+    drawn = secrets.randbelow(2**32)
+    click.echo(f"seed: {drawn} (pass --seed {drawn} to repeat this run)", err=True)
+    return drawn
+
+
+seed_option = click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed for the generator; the same seed gives the same bytes. Drawn and printed if omitted.",
+)
+
+
+def _parse_header(raw: str) -> tuple[str, str]:
+    name, sep, value = raw.partition(":")
+    if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
+        raise click.BadParameter(
+            f"invalid header {raw!r}: expected 'Name: value', e.g. -H 'X-Tenant: acme'"
+        )
+    return name.strip(), value.strip()
+
+
+def _parse_retries(raw: str | None) -> tuple[float, ...]:
+    if not raw:
+        return ()
+    try:
+        delays = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        delays = (-1.0,)
+    if any(d < 0 for d in delays):
+        raise click.BadParameter(
+            f"invalid retry schedule {raw!r}: expected comma-separated delays in seconds, "
+            "e.g. 1,10,30,90"
+        )
+    return delays
+
+
+def delivery_options(func: F) -> F:
+    """Adds the options that say how to deliver; the command receives `delivery: DeliveryConfig`."""
+
+    @click.option(
+        "-H",
+        "--header",
+        "headers",
+        multiple=True,
+        metavar="'NAME: VALUE'",
+        help="Extra request header; repeatable.",
+    )
+    @click.option(
+        "--auth-header",
+        envvar="VSS_AUTH_HEADER",
+        default=None,
+        metavar="VALUE",
+        help="Sent verbatim as the Authorization header (8x8's httpAuthHeader); "
+        "also read from $VSS_AUTH_HEADER. Never printed.",
+    )
+    @click.option(
+        "--timeout",
+        type=click.FloatRange(min=0.001),
+        default=10.0,
+        show_default=True,
+        help="Ack deadline in seconds.",
+    )
+    @click.option(
+        "--retries",
+        default=None,
+        metavar="SCHEDULE",
+        help="Retry a failed delivery after these delays, e.g. 1,10,30,90 (8x8's messaging "
+        "schedule). Off by default.",
+    )
+    @click.option(
+        "--accept-2xx", is_flag=True, help="Count any 2xx as an ack (the contract asks for 200)."
+    )
+    @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
+    @click.option(
+        "--ca-bundle",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="CA bundle to verify the receiver's certificate with.",
+    )
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        headers: tuple[str, ...],
+        auth_header: str | None,
+        timeout: float,
+        retries: str | None,
+        accept_2xx: bool,
+        insecure: bool,
+        ca_bundle: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        parsed = tuple(_parse_header(h) for h in headers)
+        config = DeliveryConfig(
+            timeout_s=timeout,
+            headers=parsed,
+            auth_header=auth_header,
+            accept_2xx=accept_2xx,
+            verify_tls=not insecure,
+            ca_bundle=ca_bundle,
+            retries=_parse_retries(retries),
+            secrets=tuple(v for v in [auth_header] if v),
+        )
+        return func(*args, delivery=config, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,80 @@
+"""The VSS contract's fixed vocabulary: statuses, error codes, enums, and the status rule.
+
+The generator and the consistency lint both read these, so what is generated and what is
+checked cannot drift apart. Source: the 8x8 VSS page and FACTS.md (see README, "Contract").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import MappingProxyType
+from typing import Final
+
+NAMESPACE: Final = "VOICE"
+EVENT_TYPE: Final = "SESSION_SUMMARY"
+
+LEG_STATUSES: Final = ("COMPLETED", "NO_ANSWER", "BUSY", "CANCELED", "FAILED", "ERROR")
+OPT_OUT_STATUSES: Final = ("COMPLETED_UNSUBSCRIBED", "COMPLETED_UNSUB_ERROR", "UNSUBSCRIBED_CONTACT")
+SESSION_STATUSES: Final = LEG_STATUSES + OPT_OUT_STATUSES
+
+CALL_DIRECTIONS: Final = ("INBOUND", "OUTBOUND")
+CALL_TYPES: Final = ("PSTN", "VOIP")
+NUMBER_FORMATS: Final = ("MSISDN",)
+# Seen in 8x8's pages; lastAction is documented as open-ended ("e.g."), so the schema does not
+# close the set, but the generator only draws from these.
+LAST_ACTIONS: Final = ("MAKE_CALL", "SAY", "PLAY_FILE", "HANGUP", "SAY_AND_CAPTURE", "PLAY_TTS")
+
+ERROR_CODES: Final = MappingProxyType(
+    {
+        -2001: "An internal error has occurred",
+        -2002: "An internal connectivity error has occurred",
+        -2003: "The call flow provided is invalid",
+        -2004: "No coverage available for requested area",
+        -2005: "Unable to synthesize text to speech",
+        -2006: "Unable to download file for playback",
+        -2007: "The validity period of the call flow request has expired",
+        -2008: "The provided source MSISDN or caller ID is not whitelisted",
+        -2009: "The scenario parameters provided is invalid",
+        -2010: "The trunk capacity has been exceeded",
+        -9999: "An unknown error has occurred",
+    }
+)
+
+# The documentation's MOS table: band name -> [low, high) (the top band includes 5.0).
+MOS_BANDS: Final = MappingProxyType(
+    {
+        "excellent": (4.3, 5.0),
+        "good": (4.0, 4.3),
+        "fair": (3.6, 4.0),
+        "poor": (3.1, 3.6),
+        "bad": (1.0, 3.1),
+    }
+)
+
+
+def leg_key(index: int) -> str:
+    """callA, callB, … for index 0, 1, …"""
+    return "call" + chr(ord("A") + index)
+
+
+def session_status_agrees(session_status: str, leg_statuses: Sequence[str]) -> bool:
+    """Whether a session status is consistent with its legs' statuses, in leg order.
+
+    Generalises Number Masking's table in FACTS.md to any number of legs: the last leg decides
+    the outcome (earlier legs may be failed attempts, e.g. an agent who did not answer before
+    the next one did), and a COMPLETED session needs its first and last legs COMPLETED.
+    UNSUBSCRIBED_CONTACT places no call at all (the contact is already blacklisted), so it has
+    no legs; the other two opt-out statuses follow an answered call (the callee pressed the
+    opt-out key), so every leg is COMPLETED.
+    """
+    if session_status == "UNSUBSCRIBED_CONTACT":
+        return len(leg_statuses) == 0
+    if not leg_statuses:
+        return False
+    if session_status in ("COMPLETED_UNSUBSCRIBED", "COMPLETED_UNSUB_ERROR"):
+        return all(s == "COMPLETED" for s in leg_statuses)
+    if session_status == "COMPLETED":
+        return leg_statuses[0] == "COMPLETED" and leg_statuses[-1] == "COMPLETED"
+    if session_status in LEG_STATUSES:
+        return leg_statuses[-1] == session_status
+    return False
