@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from emitter.cli import _contract, _delivery, _replay  # noqa: F401  (registers the commands)
+from emitter.cli import (  # noqa: F401  (importing a module registers its commands)
+    _check,
+    _contract,
+    _generate,
+    _locust,
+    _replay,
+    _send,
+)
 from emitter.cli._base import cli
 
 __all__ = ["cli", "main"]

@@ -1,4 +1,3 @@
-"""Commands: filled in by their owner."""
-from __future__ import annotations
+"""Commands of this area (owned by one helper until integration)."""
 
-from emitter.cli._base import cli  # noqa: F401
+from __future__ import annotations

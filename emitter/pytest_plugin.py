@@ -1,0 +1,1 @@
+"""pytest fixtures and options for testing VSS receivers and producers (registered via pytest11)."""
