@@ -1,0 +1,390 @@
+"""Payload validation against the VSS contract: JSON Schema plus consistency lint, with JSON paths.
+
+Speed comes from a two-engine design: jsonschema-rs (compiled once, formats on) answers "valid?"
+for every payload; only a payload it rejects goes through Python's jsonschema, whose messages and
+JSON paths the kit reports. Valid traffic, the common case, never pays for the slow engine.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import jsonschema
+import jsonschema_rs
+from jsonschema import Draft202012Validator, FormatChecker
+
+from emitter import _lint
+from emitter._resources import load_schema
+from emitter.errors import EXIT_CONTRACT, EXIT_OK, InputError, UsageError
+
+__all__ = [
+    "Finding",
+    "InputSummary",
+    "contract_schema",
+    "validate",
+    "validate_bytes",
+    "validate_inputs",
+]
+
+SCHEMA_FILE = "vss.schema.json"
+STRICT_ID = "urn:vss-emitter:schema:vss-strict"
+_MAX_MESSAGE = 300
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One contract problem: where (JSON path), what was found and expected, how bad, which rule."""
+
+    path: str
+    message: str
+    severity: Severity
+    rule: str
+
+    def line(self, where: str = "") -> str:
+        """The one-line report form: `where: path: message [rule] severity`."""
+        prefix = f"{where}: " if where else ""
+        return f"{prefix}{self.path}: {self.message} [{self.rule}] {self.severity}"
+
+
+def _strict_variant(schema: dict[str, Any]) -> dict[str, Any]:
+    """What the documentation says a payload should be: no unknown fields, lower-case keys.
+
+    Derived from the default schema rather than kept as a second file, so the two modes cannot
+    disagree on anything but strictness.
+    """
+    strict = copy.deepcopy(schema)
+    strict["$id"] = STRICT_ID
+    strict["title"] = schema["title"] + " (strict)"
+    strict["description"] = (
+        "Strict mode: what the 8x8 documentation says a payload should be. No unknown fields, "
+        "leg keys callA, callB, ..., and sourceRefId spelled in lower case."
+    )
+
+    def close(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                node["additionalProperties"] = False
+            for child in node.values():
+                close(child)
+        elif isinstance(node, list):
+            for child in node:
+                close(child)
+
+    close(strict)
+    defs = strict["$defs"]
+    defs["details"]["patternProperties"] = {"^call[A-Z]$": {"$ref": "#/$defs/leg"}}
+    defs["details"]["additionalProperties"] = False
+    leg = defs["leg"]
+    del leg["properties"]["SourceRefId"]
+    del leg["anyOf"]
+    leg["required"] = [*leg["required"], "sourceRefId"]
+    return strict
+
+
+@cache
+def _schema(strict: bool) -> dict[str, Any]:
+    default = load_schema(SCHEMA_FILE)
+    return _strict_variant(default) if strict else default
+
+
+def contract_schema(*, strict: bool = False) -> dict[str, Any]:
+    """The contract's JSON Schema (Draft 2020-12); a copy the caller may change."""
+    return copy.deepcopy(_schema(strict))
+
+
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _is_date_time(instance: object) -> bool:
+    # jsonschema checks date-time only when rfc3339-validator is installed; this check makes it
+    # agree with jsonschema-rs (a real calendar date and time) without another dependency.
+    if not isinstance(instance, str):
+        return True
+    if not _DATE_TIME.fullmatch(instance):
+        return False
+    try:
+        datetime.fromisoformat(instance)
+    except ValueError:
+        return False
+    return True
+
+
+def _format_checker() -> FormatChecker:
+    checker = FormatChecker(formats=())
+    checker.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
+    checker.checkers["date-time"] = (_is_date_time, ())
+    return checker
+
+
+@dataclass(frozen=True)
+class _Engines:
+    fast: Any  # a compiled jsonschema_rs validator (the package ships no type stubs)
+    detailed: Draft202012Validator
+
+
+@cache
+def _engines(strict: bool) -> _Engines:
+    schema = _schema(strict)
+    return _Engines(
+        fast=jsonschema_rs.validator_for(schema, validate_formats=True),
+        detailed=Draft202012Validator(schema, format_checker=_format_checker()),
+    )
+
+
+def _shorten(message: str) -> str:
+    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
+
+
+def _detailed_finding(error: jsonschema.ValidationError) -> Finding:
+    keyword = str(error.validator)
+    message = error.message
+    if (
+        keyword == "anyOf"
+        and error.context
+        and all(c.validator == "required" for c in error.context)
+    ):
+        # The leg's either-spelling rule: say which key is missing, not "not valid under anyOf".
+        keyword = "required"
+        message = "'sourceRefId' is a required property (8x8 also spells it 'SourceRefId')"
+    elif keyword == "const":
+        message = f"{error.instance!r} was found; {error.validator_value!r} was expected"
+    return Finding(error.json_path, _shorten(message), "error", f"schema.{keyword}")
+
+
+def _schema_findings(payload: object, strict: bool) -> list[Finding]:
+    engines = _engines(strict)
+    try:
+        if engines.fast.is_valid(payload):
+            return []
+    except (ValueError, TypeError, OverflowError):
+        pass  # a Python object jsonschema-rs cannot convert: let jsonschema judge it
+    findings = [_detailed_finding(e) for e in engines.detailed.iter_errors(payload)]
+    if not findings:
+        findings = _fast_findings(engines, payload)
+    # A bad UUID or date-time breaks both its pattern and its format: report the format alone.
+    formatted = {f.path for f in findings if f.rule == "schema.format"}
+    kept = [f for f in findings if not (f.rule == "schema.pattern" and f.path in formatted)]
+    return sorted(kept, key=lambda f: (f.path, f.rule))
+
+
+def _fast_findings(engines: _Engines, payload: object) -> list[Finding]:
+    # The engines disagree only at the edges of regex dialects (Python's `$` accepts a trailing
+    # newline, ECMA's does not); then jsonschema-rs's own errors are the report.
+    findings: list[Finding] = []
+    try:
+        errors = list(engines.fast.iter_errors(payload))
+    except (ValueError, TypeError, OverflowError) as exc:
+        return [Finding("$", f"cannot be validated: {exc}", "error", "schema")]
+    for error in errors:
+        path = "$" + "".join(
+            f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.instance_path
+        )
+        keyword = str(error.schema_path[-1]) if error.schema_path else "schema"
+        findings.append(Finding(path, _shorten(str(error.message)), "error", f"schema.{keyword}"))
+    return findings
+
+
+def validate(payload: object, *, strict: bool = False) -> list[Finding]:
+    """Every contract problem of one VSS document (the whole webhook body); [] if it is valid.
+
+    Schema violations are errors. Consistency lint findings are warnings, or errors with
+    `strict=True`, which also applies the strict schema (no unknown fields, lower-case keys).
+    """
+    findings = _schema_findings(payload, strict)
+    severity: Severity = "error" if strict else "warning"
+    findings.extend(Finding(i.path, i.message, severity, i.rule) for i in _lint.lint(payload))
+    return findings
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse(body: bytes | str) -> object:
+    return json.loads(body, parse_constant=_reject_constant)
+
+
+def _not_json(exc: BaseException, *, located: bool = False) -> Finding:
+    """The finding for unparseable input; `located`: the caller already reports the line."""
+    if isinstance(exc, json.JSONDecodeError):
+        where = f"column {exc.colno}" if located else f"line {exc.lineno} column {exc.colno}"
+        detail = f"{exc.msg} at {where}"
+    elif isinstance(exc, UnicodeDecodeError):
+        detail = "the bytes are not UTF-8 text"
+    elif isinstance(exc, RecursionError):
+        detail = "nested too deeply"
+    else:
+        detail = str(exc)
+    return Finding("$", f"not JSON ({detail}); expected a JSON object", "error", "json")
+
+
+def validate_bytes(body: bytes | str, *, strict: bool = False) -> list[Finding]:
+    """Parse a webhook body, then validate it; a body that is not JSON is one "json" error."""
+    try:
+        payload = _parse(body)
+    except (ValueError, RecursionError) as exc:
+        return [_not_json(exc)]
+    return validate(payload, strict=strict)
+
+
+@dataclass(frozen=True)
+class InputSummary:
+    """Totals of one `validate` run over files or stdin."""
+
+    payloads: int
+    errors: int
+    warnings: int
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CONTRACT if self.errors else EXIT_OK
+
+    def line(self) -> str:
+        def count(n: int, noun: str) -> str:
+            return f"{n} {noun}{'' if n == 1 else 's'}"
+
+        return ", ".join(
+            [
+                count(self.payloads, "payload"),
+                count(self.errors, "error"),
+                count(self.warnings, "warning"),
+            ]
+        )
+
+
+# A record is (where, parsed payload) or (where, the parse failure).
+_Record = tuple[str, object]
+
+
+class _ParseFailure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _ndjson(name: str, lines: Iterator[tuple[int, bytes]]) -> Iterator[_Record]:
+    for number, raw in lines:
+        if not raw.strip():
+            continue
+        try:
+            yield f"{name}:{number}", _parse(raw)
+        except (ValueError, RecursionError) as exc:
+            yield f"{name}:{number}", _ParseFailure(exc)
+
+
+def _document(name: str, text: bytes) -> Iterator[_Record]:
+    try:
+        document = _parse(text)
+    except (ValueError, RecursionError) as exc:
+        where = f"{name}:{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else name
+        yield where, _ParseFailure(exc)
+        return
+    if isinstance(document, list):
+        # A JSON array of payloads: each element is reported as file[index].
+        for index, item in enumerate(document):
+            yield f"{name}[{index}]", item
+    else:
+        yield name, document
+
+
+def _sniffed(name: str, stream: IO[bytes]) -> Iterator[_Record]:
+    """NDJSON if the first non-blank line is a JSON value on its own, else one JSON document."""
+    numbered = enumerate(stream, start=1)
+    head: list[bytes] = []
+    for number, raw in numbered:
+        head.append(raw)
+        if not raw.strip():
+            continue
+        try:
+            first = _parse(raw)
+        except (ValueError, RecursionError):
+            # A pretty-printed document spans lines: it is small, read it whole.
+            yield from _document(name, b"".join(head) + stream.read())
+            return
+        yield f"{name}:{number}", first
+        yield from _ndjson(name, numbered)
+        return
+
+
+def _records(name: str, stream: IO[bytes], suffix: str) -> Iterator[_Record]:
+    if suffix in (".ndjson", ".jsonl"):
+        return _ndjson(name, enumerate(stream, start=1))
+    if suffix == ".json":
+        return _document(name, stream.read())
+    return _sniffed(name, stream)
+
+
+def _open(path: str) -> IO[bytes]:
+    try:
+        return Path(path).open("rb")
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise InputError(
+            f"cannot read {path!r} ({reason}); expected a readable .json or .ndjson file, "
+            "e.g. vss-emitter validate captured.ndjson"
+        ) from None
+
+
+def validate_inputs(
+    paths: Sequence[str],
+    *,
+    strict: bool = False,
+    emit: Callable[[str], None],
+    stdin: IO[bytes] | None = None,
+) -> InputSummary:
+    """Validate `.json` files (one payload or an array), `.ndjson` files (one per line) or stdin.
+
+    `-` (or no path) reads stdin, NDJSON or a single JSON document. Each problem is passed to
+    `emit` as one line (`file:line: path: message [rule] severity`) as soon as it is found;
+    NDJSON is streamed, so memory stays constant. Raises InputError for a missing or unreadable
+    file before anything is validated, UsageError if there is no path and stdin is a terminal.
+    """
+    stdin_stream = stdin if stdin is not None else sys.stdin.buffer
+    if not paths and stdin_stream.isatty():
+        raise UsageError(
+            "no input: pass a .json or .ndjson PATH, or pipe payloads on stdin, "
+            "e.g. vss-emitter generate mixed -n 10 | vss-emitter validate"
+        )
+    sources = list(paths) or ["-"]
+    for path in sources:
+        if path != "-":
+            _open(path).close()
+    payloads = errors = warnings = 0
+    for path in sources:
+        if path == "-":
+            records = _sniffed("<stdin>", stdin_stream)
+            handle: IO[bytes] | None = None
+        else:
+            handle = _open(path)
+            records = _records(path, handle, Path(path).suffix.lower())
+        try:
+            for where, item in records:
+                payloads += 1
+                if isinstance(item, _ParseFailure):
+                    found = [_not_json(item.exc, located=True)]
+                else:
+                    found = validate(item, strict=strict)
+                for finding in found:
+                    if finding.severity == "error":
+                        errors += 1
+                    else:
+                        warnings += 1
+                    emit(finding.line(where))
+        except OSError as exc:
+            raise InputError(f"cannot read {path!r} ({exc.strerror or exc})") from None
+        finally:
+            if handle is not None:
+                handle.close()
+    return InputSummary(payloads=payloads, errors=errors, warnings=warnings)

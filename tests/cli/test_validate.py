@@ -1,0 +1,198 @@
+"""`vss-emitter validate` and `vss-emitter schema`: files, NDJSON, stdin, exit codes."""
+
+from __future__ import annotations
+
+import json
+import select
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from click.testing import CliRunner, Result
+
+from emitter.cli import cli
+
+DOCS = Path(__file__).parent.parent / "fixtures" / "docs"
+EXE = str(Path(sys.executable).with_name("vss-emitter"))
+
+
+def doc(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((DOCS / f"{name}.json").read_text())
+    return loaded
+
+
+def clean() -> dict[str, Any]:
+    """The failure example with its one quirk (a leg a year before its session) fixed."""
+    payload = doc("failure")
+    leg = payload["payload"]["details"]["callA"]
+    leg["initiatedTimestamp"] = leg["disconnectedTimestamp"] = payload["payload"]["startTime"]
+    return payload
+
+
+def line(payload: object) -> str:
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def run(*args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=stdin)
+
+
+def test_documentation_examples_pass_with_warnings() -> None:
+    result = run("validate", str(DOCS / "success.json"), str(DOCS / "failure.json"))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == "2 payloads, 0 errors, 4 warnings"
+    assert f"{DOCS / 'success.json'}: $.payload.details.CallA: capitalised leg key" in result.stdout
+    assert all(out.endswith("] warning") for out in result.stdout.splitlines())
+
+
+def test_strict_turns_warnings_into_exit_1() -> None:
+    result = run("validate", "--strict", str(DOCS / "failure.json"))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{DOCS / 'failure.json'}: $.payload.details.callA.initiatedTimestamp: leg initiated at "
+        "2023-07-13T09:54:38Z, before the session's startTime 2024-07-13T09:54:38Z; expected "
+        "startTime <= initiatedTimestamp [lint.session-window] error"
+    ]
+
+
+def test_ndjson_problems_carry_their_line_number(tmp_path: Path) -> None:
+    bad = clean()
+    bad["payload"]["subAccountId"] = "x"
+    path = tmp_path / "captured.ndjson"
+    path.write_text(f"{line(clean())}\n\n{line(bad)}\n{line(clean())}\n")
+    result = run("validate", str(path))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{path}:3: $.payload.subAccountId: 'x' does not match '^[A-Za-z0-9\\\\-._&]{{3,50}}$' "
+        "[schema.pattern] error"
+    ]
+    assert result.stderr.strip() == "3 payloads, 1 error, 0 warnings"
+
+
+def test_json_array_of_payloads_reports_each_index(tmp_path: Path) -> None:
+    bad = clean()
+    bad["namespace"] = "TEXT"
+    path = tmp_path / "fixtures.json"
+    path.write_text(json.dumps([clean(), bad], indent=2))
+    result = run("validate", str(path))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{path}[1]: $.namespace: 'TEXT' was found; 'VOICE' was expected [schema.const] error"
+    ]
+
+
+@pytest.mark.parametrize("args", [(), ("-",)], ids=["no-path", "dash"])
+def test_stdin_ndjson_is_validated(args: tuple[str, ...]) -> None:
+    result = run("validate", *args, stdin=f"{line(clean())}\n{line(doc('success'))}\n")
+    assert result.exit_code == 0
+    assert result.stderr.strip() == "2 payloads, 0 errors, 3 warnings"
+    assert all(out.startswith("<stdin>:2: ") for out in result.stdout.splitlines())
+
+
+def test_stdin_pretty_document_is_validated() -> None:
+    result = run("validate", "--strict", stdin=(DOCS / "success.json").read_text())
+    assert result.exit_code == 1
+    assert "<stdin>: $.payload.details: 'CallA' does not match" in result.stdout
+    assert result.stderr.strip() == "1 payload, 4 errors, 0 warnings"
+
+
+def test_file_that_is_not_json_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "notes.json"
+    path.write_text('{\n  "payload": oops\n}\n')
+    result = run("validate", str(path))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{path}:2: $: not JSON (Expecting value at column 14); expected a JSON object [json] error"
+    ]
+
+
+def test_ndjson_line_that_is_not_json_does_not_stop_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.ndjson"
+    path.write_bytes(b"\xc3\x28 not text\n" + line(clean()).encode() + b"\nnull\n")
+    result = run("validate", str(path))
+    assert result.exit_code == 1
+    out = result.stdout.splitlines()
+    assert out[0] == (
+        f"{path}:1: $: not JSON (the bytes are not UTF-8 text); expected a JSON object [json] error"
+    )
+    assert out[1] == f"{path}:3: $: None is not of type 'object' [schema.type] error"
+    assert result.stderr.strip() == "3 payloads, 2 errors, 0 warnings"
+
+
+def test_unknown_extension_is_sniffed_as_ndjson(tmp_path: Path) -> None:
+    path = tmp_path / "capture.log"
+    path.write_text(f"{line(clean())}\n{line(clean())}\n")
+    result = run("validate", str(path))
+    assert result.exit_code == 0
+    assert result.stderr.strip() == "2 payloads, 0 errors, 0 warnings"
+
+
+def test_quiet_prints_only_the_summary() -> None:
+    result = run("validate", "--quiet", str(DOCS / "success.json"))
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr.strip() == "1 payload, 0 errors, 3 warnings"
+
+
+def test_missing_file_is_exit_2_one_line_without_traceback(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.ndjson"
+    proc = subprocess.run(
+        [EXE, "validate", str(DOCS / "success.json"), str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"Error: cannot read '{missing}' (No such file or directory); expected a readable .json "
+        "or .ndjson file, e.g. vss-emitter validate captured.ndjson"
+    ]
+
+
+def test_directory_is_exit_2(tmp_path: Path) -> None:
+    result = run("validate", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: cannot read '{tmp_path}'")
+
+
+def test_stdin_is_streamed_line_by_line(tmp_path: Path) -> None:
+    # The report for line 1 arrives while stdin is still open: NDJSON is not read whole.
+    proc = subprocess.Popen(
+        [EXE, "validate", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        proc.stdin.write(b'{"namespace": "VOICE"}\n')
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "no output while stdin was open"
+        first = proc.stdout.readline().decode()
+        assert first.startswith("<stdin>:1: $: ")
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_schema_prints_a_valid_draft_2020_12_schema(strict: bool) -> None:
+    result = run("schema", *(["--strict"] if strict else []))
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert ("additionalProperties" in schema) is strict
+    assert result.stdout.startswith('{\n  "')
