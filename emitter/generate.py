@@ -1,0 +1,646 @@
+"""Scenario + seed -> VSS payloads: realistic, internally consistent, byte-for-byte reproducible."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import random
+import re
+from bisect import bisect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from emitter._numbers import (
+    FIXED,
+    MOBILE,
+    PARTY_COUNTRY_WEIGHTS,
+    VIRTUAL_COUNTRY_WEIGHTS,
+    Template,
+    draw_number,
+    number_templates,
+)
+from emitter._timing import DEFAULT_EPOCH, DEFAULT_SPAN_S, clock_seq, iso, uuid1_at
+from emitter.errors import ScenarioError, UsageError
+from emitter.scenarios import Scenario, load_scenario
+from emitter.vocabulary import ERROR_CODES, EVENT_TYPE, NAMESPACE, leg_key
+
+__all__ = ["apply_override", "dumps", "generate", "generate_tagged", "parse_override",
+           "scenario_seed"]  # fmt: skip
+
+# The documentation uses this one description for both its success and failure examples.
+DESCRIPTION: Final = "Summary of a completed call session"
+# IVR's session summaries carry a root `version`; 5 in every IVR example (FACTS.md).
+IVR_VERSION: Final = 5
+
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def dumps(payload: Mapping[str, Any]) -> bytes:
+    """THE canonical compact JSON bytes of a payload: UTF-8, insertion order, no newline."""
+    return _ENCODER.encode(payload).encode()
+
+
+def scenario_seed(*, seed: int, name: str) -> int:
+    """The stable per-scenario seed (sha256, never Python's salted hash())."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "big")
+
+
+# --- weighted choice -------------------------------------------------------------------------
+
+
+class _Choice:
+    """A fixed weighted choice; one `random()` per pick."""
+
+    __slots__ = ("cum", "only", "total", "values")
+
+    def __init__(self, weighted: Mapping[Any, float] | Sequence[Any]) -> None:
+        items = (
+            list(weighted.items())
+            if isinstance(weighted, Mapping)
+            else [(v, 1.0) for v in weighted]
+        )
+        self.values = tuple(v for v, _ in items)
+        cum: list[float] = []
+        total = 0.0
+        for _, w in items:
+            total += float(w)
+            cum.append(total)
+        self.cum = cum
+        self.total = total
+        self.only = self.values[0] if len(self.values) == 1 else None
+
+    def pick(self, rng: random.Random) -> Any:
+        if self.only is not None:
+            return self.only
+        return self.values[bisect(self.cum, rng.random() * self.total)]
+
+
+def _one_or_many(value: Any) -> _Choice:
+    if isinstance(value, Mapping):
+        return _Choice(value)
+    if isinstance(value, list):
+        return _Choice(value)
+    return _Choice([value])
+
+
+# --- realism tables --------------------------------------------------------------------------
+
+# Seconds from initiated to answered (COMPLETED) or to the end of the attempt. Outbound PSTN
+# callees pick up after a few rings; the platform answers inbound calls at once; carriers give
+# up on unanswered calls after 30-60 s; busy and failed attempts end within seconds; a canceled
+# call is abandoned by the caller while it rings; errors end where they start (as in the
+# documentation's failure example, initiated == disconnected).
+_RING: Final = {
+    ("COMPLETED", "OUTBOUND"): (4, 18),
+    ("COMPLETED", "INBOUND"): (0, 2),
+    ("NO_ANSWER", "OUTBOUND"): (30, 60),
+    ("NO_ANSWER", "INBOUND"): (30, 60),
+    ("BUSY", "OUTBOUND"): (1, 6),
+    ("BUSY", "INBOUND"): (1, 6),
+    ("FAILED", "OUTBOUND"): (0, 4),
+    ("FAILED", "INBOUND"): (0, 4),
+    ("CANCELED", "OUTBOUND"): (3, 20),
+    ("CANCELED", "INBOUND"): (3, 20),
+    ("ERROR", "OUTBOUND"): (0, 0),
+    ("ERROR", "INBOUND"): (0, 1),
+}
+_DEFAULT_TALK: Final = (5, 900)
+
+# MOS in tenths (inclusive), packet loss in thousandths, jitter in ms, per documented band.
+# MOS tops out near 4.5 on real narrowband calls, so "excellent" stays below 4.7; loss and
+# jitter follow the documentation's advice (above 1-2 % loss and 30 ms jitter hurts).
+_BANDS: Final = {
+    "excellent": ((43, 46), (0, 3), (1, 20)),
+    "good": ((40, 42), (1, 8), (5, 25)),
+    "fair": ((36, 39), (5, 20), (15, 40)),
+    "poor": ((31, 35), (15, 50), (30, 80)),
+    "bad": ((15, 30), (40, 200), (60, 250)),
+}
+_REALISTIC_BANDS: Final = {"excellent": 62, "good": 22, "fair": 9, "poor": 5, "bad": 2}
+
+_DEFAULT_ACTIONS: Final = {
+    "COMPLETED": {"MAKE_CALL": 45, "HANGUP": 25, "SAY": 15, "PLAY_FILE": 10, "PLAY_TTS": 5},
+    "COMPLETED_UNSUBSCRIBED": ["SAY_AND_CAPTURE"],
+    "COMPLETED_UNSUB_ERROR": ["SAY_AND_CAPTURE"],
+}
+_SUB_ACCOUNTS: Final = {"acme-voice": 6, "acme-support": 3, "acme_apac": 2, "acme.notify": 1}
+
+_PRODUCT_CALL_TYPE: Final = {
+    "voice-messaging": "PSTN",  # documented: always PSTN
+    "ivr": "PSTN",
+    "number-masking": "PSTN",
+    "programmable-sip": "VOIP",
+}
+
+
+# --- compiled plans --------------------------------------------------------------------------
+
+
+class _LegPlan:
+    __slots__ = (
+        "call_types",
+        "direction",
+        "domestic",
+        "inbound",
+        "party",
+        "quality",
+        "ring_lo",
+        "ring_span",
+        "status",
+        "talk",
+        "virtual",
+    )
+
+    def __init__(self, spec: Mapping[str, Any], product: str) -> None:
+        self.direction: str = spec["direction"]
+        self.inbound = self.direction == "INBOUND"
+        self.status: str = spec["status"]
+        self.call_types = _one_or_many(spec.get("callType", _PRODUCT_CALL_TYPE[product]))
+        countries = spec.get("countries", {})
+        # The 8x8 side of a leg is a virtual number: the destination of an INBOUND leg, the
+        # source (caller ID) of an OUTBOUND one. The other side is the far party.
+        virtual_key, party_key = (
+            ("destination", "source") if self.inbound else ("source", "destination")
+        )
+        self.virtual = _one_or_many(countries[virtual_key]) if virtual_key in countries else None
+        self.party = _one_or_many(countries[party_key]) if party_key in countries else None
+        self.domestic = float(spec.get("domestic", 0.8))
+        lo, hi = _range(spec.get("ring"), _RING[(self.status, self.direction)])
+        self.ring_lo, self.ring_span = lo, hi - lo + 1
+        self.talk: tuple[int, int, float, float] = (0, 0, 0.0, 0.0)
+        self.quality: _Choice | None = None
+        if self.status == "COMPLETED":
+            tlo, thi = _range(spec.get("duration"), _DEFAULT_TALK)
+            # Talk time is log-normal (many short calls, a long tail), centred on the
+            # range's geometric mean with the range spanning about +-2.5 sigma.
+            low = max(tlo, 1)
+            mu = (math.log(low) + math.log(max(thi, low))) / 2
+            sigma = (math.log(max(thi, low)) - math.log(low)) / 5
+            self.talk = (tlo, thi, mu, sigma)
+            band = spec.get("quality", "realistic")
+            if band == "realistic":
+                self.quality = _Choice({_BANDS[b]: w for b, w in _REALISTIC_BANDS.items()})
+            elif band != "none":
+                self.quality = _Choice([_BANDS[band]])
+
+    def ring(self, rng: random.Random) -> int:
+        return self.ring_lo + int(rng.random() * self.ring_span)
+
+    def talk_time(self, rng: random.Random) -> int:
+        lo, hi, mu, sigma = self.talk
+        if sigma == 0.0:
+            return lo
+        value = int(math.exp(rng.gauss(mu, sigma)) + 0.5)
+        return lo if value < lo else hi if value > hi else value
+
+
+def _range(value: Any, default: tuple[int, int]) -> tuple[int, int]:
+    if value is None:
+        return default
+    if isinstance(value, int):
+        return value, value
+    return int(value[0]), int(value[1])
+
+
+def _quality(rng: random.Random, band: tuple[tuple[int, int], ...]) -> dict[str, Any]:
+    (mlo, mhi), (llo, lhi), (jlo, jhi) = band
+    # One draw drives all three so a lower MOS comes with more loss and jitter, as on a real
+    # network; the other two draws add independent spread.
+    u = rng.random()
+    mos = (mhi - int(u * (mhi - mlo + 1))) / 10
+    v = (u + rng.random()) / 2
+    loss_thousandths = llo + int(v * (lhi - llo + 1))
+    w = (u + rng.random()) / 2
+    return {
+        "mos": mos,
+        # An integer 0 when there was no loss, as in the documentation's example.
+        "packetLossRate": loss_thousandths / 1000 if loss_thousandths else 0,
+        "jitter": jlo + int(w * (jhi - jlo + 1)),
+    }
+
+
+class _SessionPlan:
+    __slots__ = (
+        "actions",
+        "description",
+        "error",
+        "legs",
+        "name",
+        "product",
+        "quirk_before_start",
+        "quirk_capitalised",
+        "quirk_out_of_order",
+        "quirk_string_null",
+        "status",
+        "sub_accounts",
+    )
+
+    def __init__(self, scenario: Scenario) -> None:
+        spec = scenario.spec
+        session = spec["session"]
+        self.name = scenario.name
+        self.product = scenario.product
+        self.status: str = session["status"]
+        code = session.get("errorCode")
+        self.error = {"errorMsg": ERROR_CODES[code], "errorCode": code} if code else None
+        self.actions = _one_or_many(
+            session.get("lastAction", _DEFAULT_ACTIONS.get(self.status, ["MAKE_CALL"]))
+        )
+        self.sub_accounts = _one_or_many(session.get("subAccountId", _SUB_ACCOUNTS))
+        self.description: str = session.get("description", DESCRIPTION)
+        self.legs = tuple(_LegPlan(leg, self.product) for leg in spec["legs"])
+        quirks = set(scenario.quirks)
+        self.quirk_capitalised = "capitalised-leg-key" in quirks
+        self.quirk_string_null = "string-null-source-ref-id" in quirks
+        self.quirk_before_start = "leg-before-session-start" in quirks
+        self.quirk_out_of_order = "legs-out-of-order" in quirks
+
+    def build(self, rng: random.Random, start: int) -> dict[str, Any]:
+        templates = number_templates()
+        legs = self.legs
+        cs = clock_seq(rng)
+        session_id = uuid1_at(rng, start, cs)
+        body: dict[str, Any] = {
+            "sessionId": session_id,
+            "subAccountId": self.sub_accounts.pick(rng),
+            "sessionStatus": self.status,
+            "startTime": "",
+            "endTime": "",
+            "lastAction": self.actions.pick(rng),
+            "callCount": len(legs),
+        }
+        if self.error is not None:
+            body["errorDetails"] = dict(self.error)
+        if not legs:
+            # UNSUBSCRIBED_CONTACT: the contact is blacklisted, so no call is placed at all.
+            body["startTime"] = body["endTime"] = iso(start)
+            body["details"] = {}
+            return self._wrap(rng, body)
+
+        times = self._timeline(rng, start)
+        end = max(t[2] for t in times)
+
+        first = legs[0]
+        vcountry = (first.virtual or _VIRTUAL).pick(rng)
+        vnumber = draw_number(rng, _virtual_templates(rng, templates[vcountry]))
+        vref = _ref_id(rng)
+        details: dict[str, Any] = {}
+        for i, (plan, (init, conn, disc)) in enumerate(zip(legs, times, strict=True)):
+            if plan.virtual is not None and i > 0:
+                country = plan.virtual.pick(rng)
+                if country != vcountry:
+                    own = draw_number(rng, _virtual_templates(rng, templates[country]))
+                    leg_virtual = (country, own, _ref_id(rng))
+                else:
+                    leg_virtual = (vcountry, vnumber, vref)
+            else:
+                leg_virtual = (vcountry, vnumber, vref)
+            if plan.party is not None:
+                pcountry = plan.party.pick(rng)
+            elif rng.random() < plan.domestic:
+                pcountry = leg_virtual[0]
+            else:
+                pcountry = _PARTY.pick(rng)
+            kinds = templates[pcountry]
+            # Far parties are mostly mobiles; about a quarter are landlines.
+            pnumber = draw_number(rng, kinds[MOBILE] if rng.random() < 0.75 else kinds[FIXED])
+            if plan.inbound:
+                src, scc, dst, dcc, ref = pnumber, pcountry, leg_virtual[1], leg_virtual[0], None
+            else:
+                src, scc, dst, dcc, ref = (
+                    leg_virtual[1], leg_virtual[0], pnumber, pcountry, leg_virtual[2]
+                )  # fmt: skip
+            init_ts = iso(init)
+            disc_ts = iso(disc)
+            if conn is None:
+                leg: dict[str, Any] = {
+                    "callId": uuid1_at(rng, init, cs),
+                    "callDirection": plan.direction,
+                    "callType": plan.call_types.pick(rng),
+                    "initiatedTimestamp": init_ts,
+                    "disconnectedTimestamp": disc_ts,
+                    "source": src,
+                    "destination": dst,
+                    "sourceFormat": "MSISDN",
+                    "destinationFormat": "MSISDN",
+                    "sourceCountryCode": scc,
+                    "destinationCountryCode": dcc,
+                    "sourceRefId": ref,
+                }
+            else:
+                leg = {
+                    "callId": uuid1_at(rng, init, cs),
+                    "callDirection": plan.direction,
+                    "callType": plan.call_types.pick(rng),
+                    "initiatedTimestamp": init_ts,
+                    "connectedTimestamp": iso(conn),
+                    "disconnectedTimestamp": disc_ts,
+                    "source": src,
+                    "destination": dst,
+                    "sourceFormat": "MSISDN",
+                    "destinationFormat": "MSISDN",
+                    "sourceCountryCode": scc,
+                    "destinationCountryCode": dcc,
+                    "sourceRefId": ref,
+                }
+            if plan.inbound and self.product in ("ivr", "number-masking"):
+                leg["destinationRefId"] = leg_virtual[2]
+            leg["callStatus"] = plan.status
+            leg["callDuration"] = disc - conn if conn is not None else 0
+            if conn is not None and plan.quality is not None:
+                leg["callQuality"] = _quality(rng, plan.quality.pick(rng))
+            details[leg_key(i)] = leg
+
+        body["startTime"] = iso(start)
+        body["endTime"] = iso(end)
+        if self.quirk_string_null or self.quirk_capitalised or self.quirk_out_of_order:
+            details = self._quirks(details)
+        body["details"] = details
+        return self._wrap(rng, body)
+
+    def _timeline(self, rng: random.Random, start: int) -> list[tuple[int, int | None, int]]:
+        """(initiated, connected or None, disconnected) per leg, in whole seconds."""
+        legs = self.legs
+        first = legs[0]
+        # An API-started (OUTBOUND) session dials within a second of starting; an INBOUND
+        # session starts when the call arrives.
+        init0 = start if first.inbound else start + (rng.random() < 0.4)
+        if first.status == "COMPLETED":
+            conn0: int | None = init0 + first.ring(rng)
+        else:
+            conn0 = None
+        if len(legs) == 1:
+            disc0 = conn0 + first.talk_time(rng) if conn0 is not None else init0 + first.ring(rng)
+            times = [(init0, conn0, disc0)]
+        else:
+            # Later legs are dialled after the first is answered (a greeting or prompt plays
+            # first), one after another: a hunt group tries the next agent when one does
+            # not answer. The first leg stays up until the bridged call ends.
+            t = (conn0 if conn0 is not None else init0) + 1 + int(rng.random() * 4)
+            times = [(init0, conn0, init0)]
+            for plan in legs[1:]:
+                init = t
+                conn: int | None
+                if plan.status == "COMPLETED":
+                    answered = init + plan.ring(rng)
+                    conn, disc = answered, answered + plan.talk_time(rng)
+                else:
+                    conn, disc = None, init + plan.ring(rng)
+                times.append((init, conn, disc))
+                t = disc + int(rng.random() * 3)
+            last = max(d for _, _, d in times[1:])
+            # A caller left alone (nobody answered) hears a message before hanging up.
+            tail = (
+                int(rng.random() * 2)
+                if legs[-1].status == "COMPLETED" or conn0 is None
+                else int(rng.random() * 8)
+            )
+            times[0] = (init0, conn0, last + tail)
+        if self.quirk_before_start:
+            # 8x8's success example initiates its leg 2 s before the session starts.
+            _, c0, d0 = times[0]
+            times[0] = (start - 1 - int(rng.random() * 3), c0, d0)
+        return times
+
+    def _quirks(self, details: dict[str, Any]) -> dict[str, Any]:
+        if self.quirk_string_null:
+            # The documentation's success example: "SourceRefId": "null" (key and value).
+            for key, leg in list(details.items()):
+                if leg["callDirection"] == "OUTBOUND":
+                    details[key] = {
+                        ("SourceRefId" if k == "sourceRefId" else k): (
+                            "null" if k == "sourceRefId" else v
+                        )
+                        for k, v in leg.items()
+                    }
+        if self.quirk_capitalised:
+            details = {"C" + k[1:]: v for k, v in details.items()}
+        if self.quirk_out_of_order:
+            # Number Masking's example lists callB before callA.
+            keys = list(details)
+            keys[0], keys[1] = keys[1], keys[0]
+            details = {k: details[k] for k in keys}
+        return details
+
+    def _wrap(self, rng: random.Random, body: dict[str, Any]) -> dict[str, Any]:
+        if self.product == "ivr":
+            body["clientRequestId"] = _uuid4(rng)
+            return {
+                "payload": body,
+                "namespace": NAMESPACE,
+                "eventType": EVENT_TYPE,
+                "description": self.description,
+                "version": IVR_VERSION,
+            }
+        return {
+            "payload": body,
+            "namespace": NAMESPACE,
+            "eventType": EVENT_TYPE,
+            "description": self.description,
+        }
+
+
+_PARTY: Final = _Choice(PARTY_COUNTRY_WEIGHTS)
+_VIRTUAL: Final = _Choice(VIRTUAL_COUNTRY_WEIGHTS)
+
+
+def _virtual_templates(
+    rng: random.Random, kinds: tuple[tuple[Template, ...], tuple[Template, ...]]
+) -> tuple[Template, ...]:
+    # Virtual numbers are mostly geographic (landline ranges); some markets sell mobile ones.
+    return kinds[FIXED] if rng.random() < 0.7 else kinds[MOBILE]
+
+
+def _ref_id(rng: random.Random) -> str:
+    # The reference of the virtual number used as caller ID: 8x8's failure example shows
+    # "PSTN1"; account-managed numbers get their own reference.
+    r = rng.random()
+    if r < 0.15:
+        return "PSTN%d" % (1 + int(r * 20))  # noqa: UP031
+    return "VN-%04d" % (1000 + int(rng.random() * 9000))  # noqa: UP031
+
+
+def _uuid4(rng: random.Random) -> str:
+    h = "%032x" % rng.getrandbits(128)  # noqa: UP031
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+class _MixPlan:
+    __slots__ = ("choice",)
+
+    def __init__(self, scenario: Scenario) -> None:
+        weights: dict[str, float] = {}
+        plans: dict[str, _SessionPlan] = {}
+        for part, weight in _flatten(scenario, 1.0, ()):
+            if part.name not in plans:
+                plans[part.name] = _SessionPlan(part)
+            weights[part.name] = weights.get(part.name, 0.0) + weight
+        self.choice = _Choice({(name, plans[name]): w for name, w in weights.items()})
+
+    def pick(self, rng: random.Random) -> tuple[str, _SessionPlan]:
+        name, plan = self.choice.pick(rng)
+        return name, plan
+
+
+def _flatten(
+    scenario: Scenario, weight: float, chain: tuple[str, ...]
+) -> Iterator[tuple[Scenario, float]]:
+    if not scenario.components:
+        yield scenario, weight
+        return
+    total = sum(w for _, w in scenario.components)
+    for part, w in scenario.components:
+        if part.name in chain:
+            raise ScenarioError(f"{scenario.source}: mix includes {part.name!r} in a cycle")
+        yield from _flatten(part, weight * w / total, (*chain, scenario.name))
+
+
+# --- overrides -------------------------------------------------------------------------------
+
+_PATH = re.compile(r"^\$?\.?([A-Za-z_][A-Za-z0-9_]*)(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'PATH=VALUE' -> (path, value); VALUE is JSON if it parses, else the string itself."""
+    path, sep, raw = text.partition("=")
+    path = path.strip()
+    if not sep or not _PATH.match(path):
+        raise UsageError(
+            f"invalid --set {text!r}: expected PATH=VALUE with a dotted path, "
+            "e.g. --set payload.subAccountId=acme-prod or --set payload.details.callA.callType=VOIP"
+        )
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return path, value
+
+
+def apply_override(payload: dict[str, Any], path: str, value: Any) -> None:
+    """Sets `path` (dotted, from the document root) to `value`. UsageError if it cannot be set."""
+    parts = path.lstrip("$").lstrip(".").split(".")
+    target: Any = payload
+    for depth, part in enumerate(parts[:-1]):
+        nxt = target.get(part) if isinstance(target, dict) else None
+        if not isinstance(nxt, dict):
+            have = ", ".join(target) if isinstance(target, dict) else type(target).__name__
+            raise UsageError(
+                f"cannot set {path!r}: {'.'.join(parts[: depth + 1])} is not an object in this "
+                f"payload (there: {have or 'nothing'}); e.g. payload.subAccountId or "
+                "payload.details.callA.callType"
+            )
+        target = nxt
+    target[parts[-1]] = copy.deepcopy(value) if isinstance(value, dict | list) else value
+
+
+# --- the public generator --------------------------------------------------------------------
+
+
+def generate(
+    scenario: str | os.PathLike[str] | Scenario,
+    *,
+    seed: int,
+    n: int | None = 1,
+    start_at: datetime | None = None,
+    overrides: Sequence[tuple[str, Any]] = (),
+) -> Iterator[dict[str, Any]]:
+    """`n` payloads of `scenario` (None: endless), a pure function of (scenario, seed, options)."""
+    stream = generate_tagged(scenario, seed=seed, n=n, start_at=start_at, overrides=overrides)
+    return (payload for _, payload in stream)
+
+
+def generate_tagged(
+    scenario: str | os.PathLike[str] | Scenario,
+    *,
+    seed: int,
+    n: int | None = 1,
+    start_at: datetime | None = None,
+    overrides: Sequence[tuple[str, Any]] = (),
+) -> Iterator[tuple[Scenario, dict[str, Any]]]:
+    """Like generate(), each payload paired with the scenario that made it (a mix's member)."""
+    if n is not None and (not isinstance(n, int) or n < 0):
+        raise UsageError(f"invalid count {n!r}: expected a whole number >= 0, e.g. -n 100")
+    loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if start_at is not None and start_at.tzinfo is None:
+        raise UsageError(
+            f"start_at {start_at.isoformat()} has no time zone; expected e.g. 2026-11-24T10:00:00Z"
+        )
+    checked = [(p, v) for p, v in overrides]
+    for path, _ in checked:
+        if not _PATH.match(path):
+            raise UsageError(f"invalid override path {path!r}: expected e.g. payload.subAccountId")
+    return _stream(loaded, seed=seed, n=n, start_at=start_at, overrides=checked)
+
+
+def _members(scenario: Scenario) -> dict[str, Scenario]:
+    found: dict[str, Scenario] = {}
+
+    def walk(s: Scenario) -> None:
+        if s.components:
+            for part, _ in s.components:
+                walk(part)
+        else:
+            found.setdefault(s.name, s)
+
+    walk(scenario)
+    return found
+
+
+def _stream(
+    scenario: Scenario,
+    *,
+    seed: int,
+    n: int | None,
+    start_at: datetime | None,
+    overrides: list[tuple[str, Any]],
+) -> Iterator[tuple[Scenario, dict[str, Any]]]:
+    rng = random.Random(scenario_seed(seed=seed, name=scenario.name))
+    members = _members(scenario)
+    file_overrides = {
+        name: [(path, value, s) for path, value in s.spec.get("overrides", {}).items()]
+        for name, s in members.items()
+    }
+    # A mix's own overrides apply to every payload it draws, after its members' own.
+    mix_overrides = (
+        [(path, value, scenario) for path, value in scenario.spec.get("overrides", {}).items()]
+        if scenario.components
+        else []
+    )
+    applied = {name: found + mix_overrides for name, found in file_overrides.items()}
+    pick: Callable[[random.Random], tuple[str, _SessionPlan]]
+    if scenario.components:
+        pick = _MixPlan(scenario).pick
+    else:
+        only = (scenario.name, _SessionPlan(scenario))
+
+        def pick(_: random.Random) -> tuple[str, _SessionPlan]:
+            return only
+
+    if start_at is None:
+        t = DEFAULT_EPOCH + int(rng.random() * DEFAULT_SPAN_S)
+    else:
+        t = int(start_at.timestamp())
+    count = 0
+    while n is None or count < n:
+        name, plan = pick(rng)
+        payload = plan.build(rng, t)
+        for path, value, owner in applied[name]:
+            try:
+                apply_override(payload, path, value)
+            except UsageError as exc:
+                where = owner.where(f"$.overrides.{path}")
+                raise ScenarioError(f"{where}: $.overrides.{path}: {exc}") from None
+        for path, value in overrides:
+            try:
+                apply_override(payload, path, value)
+            except UsageError as exc:
+                origin = scenario.name if name == scenario.name else f"{scenario.name}/{name}"
+                raise UsageError(f"--set {path}: payload {count + 1} of {origin}: {exc}") from None
+        yield members[name], payload
+        count += 1
+        # Sessions start in increasing order, a few seconds apart on average (Poisson arrivals).
+        t += 1 + int(rng.expovariate(0.25))

@@ -1,0 +1,1 @@
+"""CLI tests, one module per command area (a package so basenames may repeat tests/)."""

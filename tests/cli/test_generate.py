@@ -1,0 +1,207 @@
+"""`vss-emitter scenarios` and `vss-emitter generate`: output forms, seeds, errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from emitter.cli import cli
+from emitter.contract import validate
+from emitter.scenarios import builtin_scenarios
+from emitter.vocabulary import ERROR_CODES, SESSION_STATUSES
+
+EXE = str(Path(sys.executable).with_name("vss-emitter"))
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def lines(result: Result) -> list[dict[str, object]]:
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+# --- scenarios -------------------------------------------------------------------------------
+
+
+def test_scenarios_lists_one_sorted_line_each_with_quirk_markers() -> None:
+    result = run("scenarios")
+    assert result.exit_code == 0
+    rows = result.stdout.splitlines()
+    names = [row.split()[0] for row in rows]
+    assert names == sorted(names) == [s.name for s in builtin_scenarios()]
+    marked = {row.split()[0] for row in rows if "[quirk]" in row}
+    assert marked == {s.name for s in builtin_scenarios() if s.quirk}
+    assert any("No coverage available" in row for row in rows)
+
+
+def test_scenarios_json_is_an_array_for_scripts() -> None:
+    result = run("scenarios", "--json")
+    assert result.exit_code == 0
+    listed = json.loads(result.stdout)
+    assert [item["name"] for item in listed] == [s.name for s in builtin_scenarios()]
+    for item in listed:
+        assert isinstance(item["description"], str)
+        assert isinstance(item["quirk"], bool)
+    mixed = next(item for item in listed if item["name"] == "mixed")
+    assert mixed["mix"]
+    assert mixed["legs"] is None
+
+
+# --- generate: output forms ------------------------------------------------------------------
+
+
+def test_generate_defaults_to_mixed_ndjson_and_prints_the_drawn_seed() -> None:
+    result = run("generate", "-n", "5")
+    assert result.exit_code == 0
+    assert len(lines(result)) == 5
+    assert "seed: " in result.stderr
+    assert "--seed" in result.stderr
+
+
+def test_generate_with_a_seed_repeats_bytes_and_prints_no_seed() -> None:
+    first = run("generate", "busy", "completed", "-n", "3", "--seed", "4")
+    again = run("generate", "busy", "completed", "-n", "3", "--seed", "4")
+    assert first.stdout_bytes == again.stdout_bytes
+    assert first.stderr == ""
+    statuses = [p["payload"]["sessionStatus"] for p in lines(first)]  # type: ignore[index]
+    assert statuses == ["BUSY"] * 3 + ["COMPLETED"] * 3
+
+
+def test_generate_all_covers_every_status_and_error_code() -> None:
+    result = run("generate", "--all", "-n", "30", "--seed", "7")
+    assert result.exit_code == 0
+    payloads = lines(result)
+    assert len(payloads) == 30 * len(builtin_scenarios())
+    statuses = {p["payload"]["sessionStatus"] for p in payloads}  # type: ignore[index]
+    codes = {
+        p["payload"]["errorDetails"]["errorCode"]  # type: ignore[index]
+        for p in payloads
+        if "errorDetails" in p["payload"]  # type: ignore[operator]
+    }
+    assert statuses == set(SESSION_STATUSES)
+    assert codes == set(ERROR_CODES)
+    assert not any(f.severity == "error" for p in payloads for f in validate(p))
+
+
+def test_output_file_gets_ndjson(tmp_path: Path) -> None:
+    target = tmp_path / "out.ndjson"
+    result = run("generate", "no-answer", "-n", "4", "--seed", "1", "-o", str(target))
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert (
+        target.read_bytes() == run("generate", "no-answer", "-n", "4", "--seed", "1").stdout_bytes
+    )
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_output_dir_gets_one_pretty_file_per_payload(tmp_path: Path) -> None:
+    target = tmp_path / "fixtures"
+    result = run(
+        "generate", "opt-out-unsubscribed", "busy", "-n", "3", "--seed", "1", "-o", f"{target}/"
+    )
+    assert result.exit_code == 0, result.stderr
+    files = sorted(p.name for p in target.iterdir())
+    assert files == [f"{name}-000{i}.json" for name in ("busy", "opt-out-unsubscribed")
+                     for i in (1, 2, 3)]  # fmt: skip
+    text = (target / "opt-out-unsubscribed-0001.json").read_text()
+    assert text.startswith('{\n  "payload": {\n')
+    assert json.loads(text)["payload"]["sessionStatus"] == "COMPLETED_UNSUBSCRIBED"
+    assert "wrote 6 payload(s)" in result.stderr
+
+
+def test_existing_directory_without_slash_is_a_directory_target(tmp_path: Path) -> None:
+    result = run("generate", "busy", "--seed", "1", "-o", str(tmp_path))
+    assert result.exit_code == 0
+    assert (tmp_path / "busy-0001.json").is_file()
+
+
+def test_start_at_anchors_the_first_session() -> None:
+    result = run("generate", "completed", "--seed", "1", "--start-at", "2026-11-24T10:00:00Z")
+    assert lines(result)[0]["payload"]["startTime"] == "2026-11-24T10:00:00Z"  # type: ignore[index]
+
+
+def test_set_overrides_fields_in_every_payload() -> None:
+    result = run(
+        "generate", "completed", "-n", "3", "--seed", "1",
+        "--set", "payload.subAccountId=acme-prod",
+        "--set", "payload.details.callA.callType=VOIP",
+    )  # fmt: skip
+    assert result.exit_code == 0
+    for p in lines(result):
+        assert p["payload"]["subAccountId"] == "acme-prod"  # type: ignore[index]
+        assert p["payload"]["details"]["callA"]["callType"] == "VOIP"  # type: ignore[index]
+
+
+# --- generate: user mistakes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["completed", "--set", "payload.details.callB.callType=VOIP"], "payload.details.callB"),
+        (["completed", "--set", "payload.subAccountId"], "PATH=VALUE"),
+        (["no-such-scenario"], "unknown scenario 'no-such-scenario'"),
+        (["--all", "busy"], "not both"),
+        (["completed", "--start-at", "tomorrow"], "invalid instant 'tomorrow'"),
+    ],
+    ids=[
+        "unsettable-path",
+        "set-without-value",
+        "unknown-scenario",
+        "all-and-names",
+        "bad-instant",
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line_and_no_output(args: list[str], message: str) -> None:
+    result = run("generate", *args, "--seed", "1")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ")
+    assert message in result.stderr
+
+
+def test_bad_set_path_writes_no_file(tmp_path: Path) -> None:
+    result = run(
+        "generate", "mixed", "-n", "50", "--seed", "1", "-o", f"{tmp_path}/dir/",
+        "--set", "payload.details.callB.callType=VOIP",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert not list((tmp_path / "dir").glob("*.json"))
+
+
+BAD_FILES = {
+    "unknown-key": ("session:\n  status: BUSY\n  colour: red\n", 3, "unknown key 'colour'"),
+    "wrong-type": ("session:\n  status: BUSY\n  lastAction: 12\n", 3, "lastAction"),
+    "unknown-status": ("session:\n  status: ENGAGED\n", 2, "'ENGAGED'"),
+    "yaml-syntax": ("session:\n  status: BUSY\n legs: [\n", 3, "YAML syntax error"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_scenario_file_exits_2_naming_file_and_line(tmp_path: Path, case: str) -> None:
+    body, line, message = BAD_FILES[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(
+        body + "legs:\n  - {direction: OUTBOUND, status: BUSY}\n" if "legs" not in body else body
+    )
+    path.write_text("name: bad\ndescription: d\n" + path.read_text())
+    proc = subprocess.run(
+        [EXE, "generate", str(path), "--seed", "1"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert f"{path}:{line + 2}:" in proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_generate_help_documents_every_option() -> None:
+    text = run("generate", "--help").stdout
+    for option in ("--all", "-n", "--seed", "--set", "--start-at", "-o"):
+        assert option in text

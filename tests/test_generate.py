@@ -1,0 +1,340 @@
+"""The generator: every scenario validates, realism holds, output is a pure function of the seed."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from itertools import islice, pairwise
+from typing import Any
+
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emitter._numbers import COUNTRIES, FIXED, MOBILE, draw_number, number_templates
+from emitter.contract import validate
+from emitter.errors import ScenarioError, UsageError
+from emitter.generate import (
+    apply_override,
+    dumps,
+    generate,
+    generate_tagged,
+    parse_override,
+    scenario_seed,
+)
+from emitter.scenarios import builtin_scenarios, load_scenario
+from emitter.vocabulary import ERROR_CODES, MOS_BANDS, SESSION_STATUSES
+
+BUILTINS = builtin_scenarios()
+SINGLE = [s for s in BUILTINS if not s.is_mix]
+
+
+def legs_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(payload["payload"]["details"].values())
+
+
+def stamp(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+# --- the property that matters most ----------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=2**63))
+def test_every_builtin_validates_and_every_quirk_shows(seed: int) -> None:
+    for scenario in BUILTINS:
+        for origin, payload in generate_tagged(scenario, seed=seed, n=3):
+            findings = validate(payload)
+            where = f"{scenario.name}/{origin.name} seed={seed}: {findings}"
+            if origin.quirk:
+                assert findings, where
+                assert all(f.severity == "warning" for f in findings), where
+            else:
+                assert findings == [], where
+
+
+def test_mixed_stream_is_clean_apart_from_its_quirks() -> None:
+    quirky = 0
+    for origin, payload in generate_tagged("mixed", seed=11, n=3000):
+        findings = validate(payload)
+        if origin.quirk:
+            quirky += 1
+            assert findings
+            assert all(f.severity == "warning" for f in findings)
+        else:
+            assert findings == [], (origin.name, findings)
+    assert 0 < quirky < 60
+
+
+# --- determinism -----------------------------------------------------------------------------
+
+
+def ndjson(name: str, seed: int, n: int = 20) -> bytes:
+    return b"".join(dumps(p) + b"\n" for p in generate(name, seed=seed, n=n))
+
+
+def test_same_seed_gives_the_same_bytes() -> None:
+    assert ndjson("mixed", 5) == ndjson("mixed", 5)
+    assert ndjson("hunt-group-4-legs", 5) == ndjson("hunt-group-4-legs", 5)
+
+
+def test_different_seeds_give_different_bytes() -> None:
+    assert ndjson("mixed", 5) != ndjson("mixed", 6)
+    assert ndjson("completed", 5, 1) != ndjson("completed", 6, 1)
+
+
+def test_scenarios_get_independent_stable_streams() -> None:
+    assert scenario_seed(seed=1, name="busy") == scenario_seed(seed=1, name="busy")
+    assert scenario_seed(seed=1, name="busy") != scenario_seed(seed=1, name="failed")
+    # sha256 of "1:busy", not the process-salted hash(): the same in every process.
+    assert scenario_seed(seed=1, name="busy") == 0xCCAADE2EE49E647A
+
+
+def test_endless_stream_continues_the_finite_one() -> None:
+    endless = list(islice(generate("mixed", seed=3, n=None), 50))
+    assert endless == list(generate("mixed", seed=3, n=50))
+
+
+def test_dumps_is_compact_utf8_in_the_documentations_field_order() -> None:
+    payload = next(generate("completed", seed=1))
+    raw = dumps(payload)
+    assert raw.startswith(b'{"payload":{"sessionId":"')
+    assert b": " not in raw
+    assert b", " not in raw
+    assert not raw.endswith(b"\n")
+    assert list(json.loads(raw)) == ["payload", "namespace", "eventType", "description"]
+    assert dumps({"x": "é"}) == '{"x":"é"}'.encode()
+
+
+# --- coverage and realism --------------------------------------------------------------------
+
+
+def test_all_builtins_cover_every_session_status_and_error_code() -> None:
+    statuses: set[str] = set()
+    codes: set[int] = set()
+    for scenario in BUILTINS:
+        for p in generate(scenario, seed=7, n=30):
+            statuses.add(p["payload"]["sessionStatus"])
+            if "errorDetails" in p["payload"]:
+                details = p["payload"]["errorDetails"]
+                assert details["errorMsg"] == ERROR_CODES[details["errorCode"]]
+                codes.add(details["errorCode"])
+    assert statuses == set(SESSION_STATUSES)
+    assert codes == set(ERROR_CODES)
+
+
+def test_numbers_are_valid_for_their_country_per_libphonenumber() -> None:
+    rng = random.Random(2024)
+    templates = number_templates()
+    assert set(templates) == set(COUNTRIES)
+    for country in COUNTRIES:
+        for kind in (MOBILE, FIXED):
+            for _ in range(150):
+                number = draw_number(rng, templates[country][kind])
+                parsed = phonenumbers.parse(number, None)
+                assert phonenumbers.is_valid_number(parsed), (country, number)
+                assert phonenumbers.region_code_for_number(parsed) == country, number
+
+
+def test_generated_numbers_are_valid_and_spread_over_countries() -> None:
+    countries: Counter[str] = Counter()
+    for p in generate("mixed", seed=8, n=1500):
+        for leg in legs_of(p):
+            for side in ("source", "destination"):
+                number, country = leg[side], leg[f"{side}CountryCode"]
+                parsed = phonenumbers.parse(number, None)
+                assert phonenumbers.is_valid_number_for_region(parsed, country), number
+                countries[country] += 1
+    assert len(countries) >= 15
+    assert countries.most_common(1)[0][0] == "US"
+
+
+def test_session_ids_are_unique_across_ten_thousand_payloads() -> None:
+    ids = [p["payload"]["sessionId"] for p in generate("mixed", seed=9, n=10_000)]
+    assert len(set(ids)) == len(ids)
+
+
+def test_ids_are_version_1_uuids_stamped_with_their_own_time() -> None:
+    for p in generate("hunt-group-3-legs", seed=4, n=20):
+        session = uuid.UUID(p["payload"]["sessionId"])
+        assert session.version == 1
+        assert int(session.time / 1e7 - 12219292800) == stamp(p["payload"]["startTime"]).timestamp()
+        for leg in legs_of(p):
+            call = uuid.UUID(leg["callId"])
+            assert call.version == 1
+            assert call.variant == uuid.RFC_4122
+            assert (
+                int(call.time / 1e7 - 12219292800) == stamp(leg["initiatedTimestamp"]).timestamp()
+            )
+
+
+def test_timings_are_realistic_per_leg_status() -> None:
+    def ring(leg: dict[str, Any]) -> float:
+        end = leg.get("connectedTimestamp", leg["disconnectedTimestamp"])
+        return (stamp(end) - stamp(leg["initiatedTimestamp"])).total_seconds()
+
+    rings: dict[str, list[float]] = {}
+    talks: list[int] = []
+    for p in generate("mixed", seed=12, n=4000):
+        for leg in legs_of(p):
+            rings.setdefault(leg["callStatus"], []).append(ring(leg))
+            if leg["callStatus"] == "COMPLETED":
+                talks.append(leg["callDuration"])
+    # Carriers give up after 30-60 s; a hunt group moves on to the next agent after 15-25 s.
+    assert min(rings["NO_ANSWER"]) >= 15
+    assert max(rings["NO_ANSWER"]) <= 60
+    single = [ring(legs_of(p)[0]) for p in generate("no-answer", seed=12, n=300)]
+    assert min(single) >= 30
+    assert max(single) <= 60
+    assert max(single) - min(single) >= 20
+    assert max(rings["BUSY"]) <= 6
+    assert max(rings["FAILED"]) <= 4
+    assert max(rings["ERROR"]) <= 1
+    talks.sort()
+    median = talks[len(talks) // 2]
+    # Log-normal talk time: a median of about a minute and a long tail.
+    assert 20 <= median <= 200
+    assert talks[int(len(talks) * 0.99)] > 4 * median
+
+
+@pytest.mark.parametrize("band", sorted(MOS_BANDS))
+def test_quality_scenarios_stay_in_their_documented_band(band: str) -> None:
+    low, high = MOS_BANDS[band]
+    losses, jitters = [], []
+    for p in generate(f"quality-{band}", seed=2, n=200):
+        quality = legs_of(p)[0]["callQuality"]
+        assert low <= quality["mos"] <= high
+        assert quality["mos"] == round(quality["mos"], 1)
+        assert 0 <= quality["packetLossRate"] <= 1
+        assert isinstance(quality["jitter"], int)
+        assert quality["jitter"] >= 0
+        losses.append(quality["packetLossRate"])
+        jitters.append(quality["jitter"])
+    if band == "bad":
+        assert min(losses) >= 0.04
+        assert min(jitters) >= 60
+    if band == "excellent":
+        assert max(losses) <= 0.003
+
+
+def test_mixed_is_mostly_completed_with_every_kind_of_session() -> None:
+    statuses = Counter(p["payload"]["sessionStatus"] for p in generate("mixed", seed=1, n=5000))
+    assert 0.6 <= statuses["COMPLETED"] / 5000 <= 0.85
+    assert statuses["NO_ANSWER"] > statuses["BUSY"] > statuses["UNSUBSCRIBED_CONTACT"] > 0
+    assert set(statuses) == set(SESSION_STATUSES)
+
+
+def test_products_add_their_documented_fields() -> None:
+    ivr = next(generate("inbound-bridged-to-agent", seed=1))
+    assert ivr["version"] == 5
+    assert uuid.UUID(ivr["payload"]["clientRequestId"]).version == 4
+    call_a, call_b = legs_of(ivr)
+    assert call_a["sourceRefId"] is None
+    assert call_a["destinationRefId"] == call_b["sourceRefId"]
+    assert call_a["destination"] == call_b["source"]  # one virtual number bridges both legs
+    assert call_b["callType"] == "VOIP"
+    messaging = next(generate("completed", seed=1))
+    assert "version" not in messaging
+    assert "clientRequestId" not in messaging["payload"]
+    assert legs_of(messaging)[0]["callType"] == "PSTN"
+
+
+def test_opt_out_already_unsubscribed_places_no_call() -> None:
+    p = next(generate("opt-out-already-unsubscribed", seed=1))["payload"]
+    assert p["callCount"] == 0
+    assert p["details"] == {}
+    assert p["startTime"] == p["endTime"]
+
+
+# --- time anchoring --------------------------------------------------------------------------
+
+
+def test_default_timestamps_fall_in_2024_2025() -> None:
+    for seed in range(20):
+        start = stamp(next(generate("completed", seed=seed))["payload"]["startTime"])
+        assert 2024 <= start.year <= 2025
+
+
+def test_start_at_anchors_the_first_session_and_later_ones_follow() -> None:
+    anchor = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    starts = [
+        stamp(p["payload"]["startTime"]) for p in generate("mixed", seed=1, n=200, start_at=anchor)
+    ]
+    assert starts[0] == anchor
+    assert all(a < b for a, b in pairwise(starts))
+
+
+def test_naive_start_at_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="time zone"):
+        generate("completed", seed=1, start_at=datetime(2026, 1, 1))
+
+
+# --- overrides -------------------------------------------------------------------------------
+
+
+def test_overrides_set_fields_in_every_payload() -> None:
+    sets = [
+        parse_override("payload.subAccountId=acme-prod"),
+        parse_override("payload.details.callA.callType=VOIP"),
+        parse_override('payload.extra={"a": [1, 2]}'),
+        parse_override("payload.callCount=1"),
+    ]
+    for p in generate("completed", seed=1, n=5, overrides=sets):
+        assert p["payload"]["subAccountId"] == "acme-prod"
+        assert legs_of(p)[0]["callType"] == "VOIP"
+        assert p["payload"]["extra"] == {"a": [1, 2]}
+        assert p["payload"]["callCount"] == 1
+
+
+def test_override_value_is_json_when_it_parses_else_a_string() -> None:
+    assert parse_override("a.b=12") == ("a.b", 12)
+    assert parse_override('a.b="12"') == ("a.b", "12")
+    assert parse_override("a.b=null") == ("a.b", None)
+    assert parse_override("a.b=acme prod=1") == ("a.b", "acme prod=1")
+
+
+@pytest.mark.parametrize("text", ["payload.subAccountId", "=x", "payload..x=1", "a b=1"])
+def test_malformed_override_is_a_usage_error(text: str) -> None:
+    with pytest.raises(UsageError, match="PATH=VALUE"):
+        parse_override(text)
+
+
+def test_override_through_a_missing_object_names_the_path() -> None:
+    stream = generate("completed", seed=1, overrides=[("payload.details.callB.callType", "VOIP")])
+    with pytest.raises(UsageError, match=r"payload\.details\.callB"):
+        next(stream)
+    with pytest.raises(UsageError, match=r"payload\.sessionId\.x"):
+        apply_override({"payload": {"sessionId": "s"}}, "payload.sessionId.x", 1)
+
+
+def test_negative_count_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="-n"):
+        generate("completed", seed=1, n=-1)
+
+
+def test_scenario_file_overrides_apply(tmp_path: Any) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: s\ndescription: d\noverrides:\n  payload.subAccountId: acme-eu\n"
+        "session: {status: BUSY}\nlegs:\n  - {direction: OUTBOUND, status: BUSY}\n"
+    )
+    payloads = list(generate(load_scenario(path), seed=1, n=3))
+    assert {p["payload"]["subAccountId"] for p in payloads} == {"acme-eu"}
+    assert all(validate(p) == [] for p in payloads)
+
+
+def test_unsettable_override_in_a_scenario_file_names_file_and_line(tmp_path: Any) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: s\ndescription: d\nsession: {status: BUSY}\n"
+        "legs:\n  - {direction: OUTBOUND, status: BUSY}\n"
+        "overrides:\n  payload.details.callB.callType: VOIP\n"
+    )
+    with pytest.raises(ScenarioError, match=rf"^{re.escape(str(path))}:7: .*callB"):
+        next(generate(path, seed=1))

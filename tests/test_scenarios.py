@@ -1,0 +1,253 @@
+"""Scenario files: the built-in library's coverage, the schema, and file:line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emitter._numbers import COUNTRIES
+from emitter._resources import builtin_scenario_files, load_schema
+from emitter.errors import ScenarioError
+from emitter.scenarios import Scenario, builtin_scenarios, load_scenario
+from emitter.vocabulary import (
+    ERROR_CODES,
+    LEG_STATUSES,
+    MOS_BANDS,
+    SESSION_STATUSES,
+    session_status_agrees,
+)
+
+VALID = """\
+name: my-scenario
+description: A scenario of my own
+session:
+  status: COMPLETED
+  lastAction: MAKE_CALL
+legs:
+  - direction: INBOUND
+    status: COMPLETED
+  - direction: OUTBOUND
+    status: COMPLETED
+    countries:
+      destination: [SG, MY]
+    duration: [10, 60]
+    quality: good
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def by_name() -> dict[str, Scenario]:
+    return {s.name: s for s in builtin_scenarios()}
+
+
+# --- the built-in library --------------------------------------------------------------------
+
+
+def test_builtins_are_sorted_and_named_like_their_files() -> None:
+    found = builtin_scenarios()
+    assert [s.name for s in found] == sorted(s.name for s in found)
+    assert [s.name for s in found] == list(builtin_scenario_files())
+
+
+def test_library_has_a_scenario_for_every_session_status() -> None:
+    statuses = {s.session_status for s in builtin_scenarios() if not s.quirk}
+    assert set(SESSION_STATUSES) <= statuses
+
+
+def test_library_has_one_scenario_per_error_code() -> None:
+    codes = [s.error_code for s in builtin_scenarios() if s.name.startswith("error-")]
+    assert sorted(codes) == sorted(ERROR_CODES)  # type: ignore[type-var]
+    for s in builtin_scenarios():
+        if s.name.startswith("error-"):
+            assert str(abs(s.error_code or 0)) in s.name
+            assert ERROR_CODES[s.error_code or 0] in s.description
+
+
+def test_library_has_every_mos_band_and_a_completed_leg_without_quality() -> None:
+    bands = {
+        leg.get("quality")
+        for s in builtin_scenarios()
+        if not s.is_mix and not s.quirk
+        for leg in s.spec["legs"]
+    }
+    assert set(MOS_BANDS) <= bands
+    assert "none" in bands
+
+
+def test_library_has_number_masking_rows_and_multi_leg_sessions() -> None:
+    table = {
+        ("COMPLETED", "COMPLETED"): "COMPLETED",
+        ("COMPLETED", "NO_ANSWER"): "NO_ANSWER",
+        ("COMPLETED", "BUSY"): "BUSY",
+        ("COMPLETED", "FAILED"): "FAILED",
+        ("CANCELED", "CANCELED"): "CANCELED",
+        ("COMPLETED",): "COMPLETED",
+        ("ERROR",): "ERROR",
+        ("COMPLETED", "ERROR"): "ERROR",
+    }
+    masking = {
+        tuple(leg["status"] for leg in s.spec["legs"]): s.session_status
+        for s in builtin_scenarios()
+        if s.product == "number-masking" and not s.quirk
+    }
+    assert masking == table
+    sizes = {s.leg_count for s in builtin_scenarios() if not s.quirk}
+    assert {2, 3, 4} <= sizes
+    hunt = by_name()["hunt-group-4-legs"].spec["legs"]
+    assert [leg["status"] for leg in hunt][1:3] == ["NO_ANSWER", "BUSY"]
+
+
+def test_opt_outs_follow_the_projects_reading() -> None:
+    scenarios = by_name()
+    assert scenarios["opt-out-already-unsubscribed"].leg_count == 0
+    for name in ("opt-out-unsubscribed", "opt-out-unsub-error"):
+        legs = scenarios[name].spec["legs"]
+        assert [(leg["direction"], leg["status"]) for leg in legs] == [("OUTBOUND", "COMPLETED")]
+
+
+def test_every_documented_quirk_has_a_marked_scenario() -> None:
+    quirks = {q for s in builtin_scenarios() if s.quirk for q in s.quirks}
+    enum = load_schema("scenario.schema.json")["properties"]["quirks"]["items"]["enum"]
+    assert quirks == set(enum)
+    assert all(s.quirk == s.name.startswith("quirk-") for s in builtin_scenarios())
+
+
+def test_mixed_blends_every_other_builtin_and_is_mostly_completed() -> None:
+    mixed = by_name()["mixed"]
+    names = {c.name for c, _ in mixed.components}
+    assert names == {s.name for s in builtin_scenarios()} - {"mixed"}
+    weights = {c.name: w for c, w in mixed.components}
+    assert weights["completed"] == max(weights.values())
+    assert sum(w for c, w in mixed.components if c.quirk) / sum(weights.values()) < 0.01
+    assert mixed.includes_quirks
+    assert not mixed.quirk
+
+
+def test_non_quirk_builtins_agree_with_the_status_rule() -> None:
+    for s in builtin_scenarios():
+        if not s.is_mix and not s.quirk:
+            statuses = [leg["status"] for leg in s.spec["legs"]]
+            assert session_status_agrees(s.session_status or "", statuses), s.name
+
+
+def test_schema_enums_match_the_shared_vocabulary() -> None:
+    defs = load_schema("scenario.schema.json")["$defs"]
+    assert tuple(defs["session"]["properties"]["status"]["enum"]) == SESSION_STATUSES
+    assert tuple(defs["leg"]["properties"]["status"]["enum"]) == LEG_STATUSES
+    assert set(defs["session"]["properties"]["errorCode"]["enum"]) == set(ERROR_CODES)
+    assert tuple(defs["country"]["enum"]) == COUNTRIES
+
+
+# --- loading user files ----------------------------------------------------------------------
+
+
+def test_a_valid_file_loads_by_path(tmp_path: Path) -> None:
+    loaded = load_scenario(write(tmp_path, VALID))
+    assert loaded.name == "my-scenario"
+    assert loaded.leg_count == 2
+    assert loaded.source.endswith("scenario.yaml")
+    assert not loaded.quirk
+
+
+def test_a_mix_may_name_builtins_and_files_beside_it(tmp_path: Path) -> None:
+    write(tmp_path, VALID, "mine.yaml")
+    mix = write(
+        tmp_path,
+        "name: blend\ndescription: d\nmix:\n"
+        "  - {scenario: busy, weight: 2}\n  - {scenario: ./mine.yaml}\n",
+        "blend.yaml",
+    )
+    loaded = load_scenario(str(mix))
+    assert [(c.name, w) for c, w in loaded.components] == [("busy", 2.0), ("my-scenario", 1.0)]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "expected"),
+    [
+        (VALID.replace("    quality: good", "    qualty: good"), 14, "unknown key 'qualty'"),
+        (VALID.replace("duration: [10, 60]", "duration: ten"), 13, "$.legs[1].duration"),
+        (
+            VALID.replace(
+                "  - direction: OUTBOUND\n    status: COMPLETED",
+                "  - direction: OUTBOUND\n    status: ANSWERED",
+            ),
+            10,
+            "'ANSWERED'",
+        ),
+        (VALID.replace("legs:\n", "legs:\n  - [unclosed\n"), 8, "YAML syntax error"),
+        (VALID + "name: again\n", 15, "duplicate key 'name'"),
+        (
+            VALID.replace("status: COMPLETED\n  lastAction", "status: BUSY\n  lastAction"),
+            4,
+            "does not agree",
+        ),
+        (
+            VALID.replace("  lastAction: MAKE_CALL", "  lastAction: MAKE_CALL\n  errorCode: -2004"),
+            6,
+            "'errorCode' is not allowed here",
+        ),
+        (
+            VALID.replace("    duration: [10, 60]\n    quality: good\n", "").replace(
+                "    status: COMPLETED\n    countries",
+                "    status: BUSY\n    quality: good\n    countries",
+            ),
+            11,
+            "'quality' is not allowed here",
+        ),
+        (VALID.replace("destination: [SG, MY]", "destination: [SG, XX]"), 12, "'XX' is not one of"),
+        (VALID.replace("duration: [10, 60]", "duration: [60, 10]"), 13, "runs backwards"),
+        ("name: m\ndescription: d\nmix:\n  - scenario: no-such-thing\n", 4, "no-such-thing"),
+        ("name: m\ndescription: d\n", 1, "'legs' is a required property"),
+    ],
+    ids=[
+        "unknown-key",
+        "wrong-type",
+        "unknown-status",
+        "yaml-syntax",
+        "duplicate-key",
+        "status-disagrees",
+        "error-code-without-error",
+        "quality-on-busy-leg",
+        "unknown-country",
+        "backwards-range",
+        "unknown-mix-member",
+        "missing-session",
+    ],
+)
+def test_bad_scenario_file_is_reported_with_file_and_line(
+    tmp_path: Path, text: str, line: int, expected: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}:"), message
+    assert expected in message
+
+
+def test_unknown_builtin_name_suggests_close_names() -> None:
+    with pytest.raises(ScenarioError, match="did you mean no-answer"):
+        load_scenario("no-answr")
+
+
+def test_missing_file_is_a_scenario_error(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="does not exist"):
+        load_scenario(tmp_path / "absent.yaml")
+
+
+def test_quirks_require_the_quirk_marker(tmp_path: Path) -> None:
+    text = VALID.replace("session:", "quirks: [legs-out-of-order]\nsession:")
+    with pytest.raises(ScenarioError, match=r"scenario\.yaml:\d+: .*quirk"):
+        load_scenario(write(tmp_path, text))
+
+
+def test_wrong_shape_names_what_is_expected(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace("duration: [10, 60]", "duration: ten"))
+    with pytest.raises(ScenarioError, match=r":13: \$\.legs\[1\]\.duration: 'ten' .*\[low, high\]"):
+        load_scenario(path)
