@@ -1,0 +1,547 @@
+"""The Locust user that posts VSS payloads; run it with `vss-emitter locust` (the locust extra).
+
+This is the only module of the kit that imports locust: importing locust monkey-patches the
+whole process with gevent, so nothing else may load it, and the CLI runs Locust in its own
+process with this file as the locustfile.
+
+Options come through Locust's own command line (`--vss-*`, see `vss-emitter locust --help`);
+the master forwards them to its workers, so workers need only `--worker --master-host`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import logging
+import secrets
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.ssl
+from geventhttpclient._parser import HTTPParseError
+from geventhttpclient.response import HTTPConnectionClosed
+from geventhttpclient.useragent import EmptyResponse, RetriesExceeded
+from locust import FastHttpUser, constant, events, task
+from locust.exception import CatchResponseError, StopUser
+from locust.runners import MasterRunner, WorkerRunner
+
+from emitter.deliver import (
+    DeliveryConfig,
+    Outcome,
+    check_url,
+    classify_status,
+    request_headers,
+)
+from emitter.errors import InputError, UsageError, VssEmitterError
+from emitter.generate import dumps, generate
+from emitter.scenarios import Scenario, load_scenario
+
+logger = logging.getLogger("vss-emitter")
+
+DEFAULT_SCENARIO = "mixed"
+
+# Set by the master at test start and forwarded to workers with the other options: the worker
+# indexes taking part, so each worker can take its own share of a fixture file.
+_SLOTS_OPTION = "vss_worker_slots"
+
+
+@events.init_command_line_parser.add_listener  # type: ignore[untyped-decorator]
+def _add_vss_arguments(parser: Any, **_kwargs: Any) -> None:
+    # Added to a group of their own (and so kept out of the web UI's form, where a change would
+    # not be validated): the values come from the command line or the environment.
+    group = parser.add_argument_group(
+        "vss-emitter",
+        "VSS payloads to post to --host (the full webhook URL). Set these on the master (or the "
+        "single process); the master forwards them to its workers.",
+    )
+    group.add_argument(
+        "--vss-scenario",
+        action="append",
+        default=None,
+        metavar="NAME[,NAME...]",
+        help="Scenario to draw payloads from: a built-in name (see `vss-emitter scenarios`) or a "
+        "scenario file present on every worker; repeatable or comma-separated, each user takes "
+        f"them in turn. Default: {DEFAULT_SCENARIO}.",
+    )
+    group.add_argument(
+        "--vss-file",
+        default=None,
+        metavar="PATH",
+        help="Post the payloads of this NDJSON file (one per line, sent byte for byte, streamed) "
+        "or JSON file (an object or an array) instead of scenarios. With N workers, worker k "
+        "sends lines k, k+N, k+2N...; the file must be at the same path on every worker.",
+    )
+    group.add_argument(
+        "--vss-file-once",
+        action="store_true",
+        default=False,
+        help="With --vss-file: send each payload once across the cluster, then stop the users "
+        "(default: cycle through the file again until the run ends).",
+    )
+    group.add_argument(
+        "--vss-seed",
+        type=int,
+        default=None,
+        metavar="INT",
+        help="Base seed; each user's generator seed is derived from it, the worker and the user, "
+        "so no two users send the same sessionId. Drawn and logged if omitted.",
+    )
+    group.add_argument(
+        "--vss-start-at",
+        default=None,
+        metavar="ISO-8601",
+        help="Timestamp of the first generated session, e.g. 2026-01-01T09:00:00Z "
+        "(default: the generator's own).",
+    )
+    group.add_argument(
+        "--vss-auth-header",
+        default=None,
+        env_var="VSS_AUTH_HEADER",
+        metavar="VALUE",
+        help="Sent verbatim as the Authorization header (8x8's httpAuthHeader); also read from "
+        "$VSS_AUTH_HEADER on the master. Never logged.",
+    )
+    group.add_argument(
+        "--vss-header",
+        action="append",
+        default=None,
+        metavar="'NAME: VALUE'",
+        help="Extra request header; repeatable.",
+    )
+    group.add_argument(
+        "--vss-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="Ack deadline: a delivery without a complete answer by then is a failure "
+        "(default: 10).",
+    )
+    group.add_argument(
+        "--vss-accept-2xx",
+        action="store_true",
+        default=False,
+        help="Count any 2xx as an ack (the contract asks for 200).",
+    )
+    group.add_argument(
+        "--vss-ca-bundle",
+        default=None,
+        metavar="PATH",
+        help="CA bundle to verify the receiver's certificate with (present on every worker).",
+    )
+    group.add_argument(
+        "--vss-insecure",
+        action="store_true",
+        default=False,
+        help="Do not verify TLS certificates (they are verified by default).",
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every user of this process sends and how, resolved from the options once per test."""
+
+    scenarios: tuple[Scenario, ...]
+    seed: int
+    start_at: datetime | None
+    file: Path | None
+    file_once: bool
+    headers: dict[str, str]
+    timeout_s: float
+    accept_2xx: bool
+    insecure: bool
+    ca_bundle: str | None
+
+
+def derive_seed(*, base: int, worker: int, user: int, stream: int) -> int:
+    """A generator seed unique to one (worker, user, scenario) of a run with this base seed.
+
+    Hashing rather than arithmetic, so `base + 1` on one run never replays another run's worker.
+    """
+    digest = hashlib.sha256(f"vss-locust:{base}:{worker}:{user}:{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def _parse_header(raw: str) -> tuple[str, str]:
+    name, sep, value = raw.partition(":")
+    if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
+        raise UsageError(
+            f"invalid --vss-header {raw!r}: expected 'Name: value', e.g. --vss-header "
+            "'X-Tenant: acme'"
+        )
+    return name.strip(), value.strip()
+
+
+def _parse_start_at(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        raise UsageError(
+            f"invalid --vss-start-at {raw!r}: expected an ISO-8601 time, e.g. 2026-01-01T09:00:00Z"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _check_fixture_file(path: Path) -> None:
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(1)
+    except OSError as exc:
+        raise InputError(
+            f"cannot read --vss-file {str(path)!r}: {exc.strerror}; expected an NDJSON file of "
+            "payloads, e.g. one written by `vss-emitter generate -n 1000 > fixtures.ndjson`"
+        ) from None
+    if not head:
+        raise InputError(f"--vss-file {str(path)!r} is empty; expected one payload per line")
+    if path.suffix.lower() == ".json":
+        # A .json file is one JSON value (an object or an array), read whole anyway.
+        try:
+            json.loads(path.read_bytes())
+        except ValueError as exc:
+            raise InputError(f"--vss-file {str(path)!r} is not JSON: {exc}") from None
+
+
+def build_plan(options: argparse.Namespace) -> Plan:
+    """The options checked and resolved; UsageError or ScenarioError names the bad value."""
+    refs = [
+        part.strip()
+        for value in (options.vss_scenario or [DEFAULT_SCENARIO])
+        for part in value.split(",")
+        if part.strip()
+    ]
+    file = Path(options.vss_file) if options.vss_file else None
+    if file is not None:
+        _check_fixture_file(file)
+    scenarios = () if file is not None else tuple(load_scenario(ref) for ref in refs)
+    if options.vss_ca_bundle and not Path(options.vss_ca_bundle).is_file():
+        raise UsageError(f"--vss-ca-bundle {options.vss_ca_bundle!r} is not a readable file")
+    if not options.vss_timeout > 0:
+        raise UsageError(f"invalid --vss-timeout {options.vss_timeout}: expected seconds > 0")
+    extra = tuple(_parse_header(h) for h in options.vss_header or ())
+    config = DeliveryConfig(
+        timeout_s=options.vss_timeout,
+        headers=extra,
+        auth_header=options.vss_auth_header,
+        accept_2xx=options.vss_accept_2xx,
+        verify_tls=not options.vss_insecure,
+    )
+    return Plan(
+        scenarios=scenarios,
+        seed=options.vss_seed if options.vss_seed is not None else 0,
+        start_at=_parse_start_at(options.vss_start_at),
+        file=file,
+        file_once=options.vss_file_once,
+        headers=request_headers(config),
+        timeout_s=options.vss_timeout,
+        accept_2xx=options.vss_accept_2xx,
+        insecure=options.vss_insecure,
+        ca_bundle=options.vss_ca_bundle,
+    )
+
+
+class FileFeed:
+    """One process's share of a fixture file, shared by its users: lines i with i % count == slot.
+
+    The file is streamed, never loaded whole (a `.json` array is the exception: it is one value).
+    Greenlets share the iterator safely because reading a regular file never yields to gevent.
+    """
+
+    def __init__(self, *, path: Path, slot: int, count: int, once: bool) -> None:
+        self.name = f"VSS file {path.name}"
+        self._path = path
+        self._slot = slot
+        self._count = count
+        self._once = once
+        self._bodies = self._iterate()
+
+    def _lines(self) -> Iterator[bytes]:
+        if self._path.suffix.lower() == ".json":
+            document = json.loads(self._path.read_bytes())
+            items = document if isinstance(document, list) else [document]
+            yield from (dumps(item) for item in items)
+            return
+        with self._path.open("rb") as stream:
+            for raw in stream:
+                line = raw.rstrip(b"\r\n")
+                if line.strip():
+                    yield line
+
+    def _iterate(self) -> Iterator[bytes]:
+        while True:
+            sent = 0
+            for index, body in enumerate(self._lines()):
+                if index % self._count == self._slot:
+                    sent += 1
+                    yield body
+            if self._once or sent == 0:
+                return
+
+    def next_body(self) -> bytes | None:
+        """The next payload of this process's share; None when the share is exhausted."""
+        return next(self._bodies, None)
+
+
+class _State:
+    """The per-process plan and file feed, rebuilt at each test start."""
+
+    plan: Plan | None = None
+    error: str | None = None
+    feed: FileFeed | None = None
+    worker: int = 0
+    user_numbers: Iterator[int] = itertools.count()
+
+
+def _worker_share(environment: Any) -> tuple[int, int] | None:
+    """(slot, count) of this process in the fixture file; None for a worker that joined late."""
+    runner = environment.runner
+    if not isinstance(runner, WorkerRunner):
+        return 0, 1
+    slots = list(getattr(environment.parsed_options, _SLOTS_OPTION, None) or [])
+    if not slots:
+        return 0, 1
+    if runner.worker_index not in slots:
+        return None
+    return slots.index(runner.worker_index), len(slots)
+
+
+@events.init.add_listener  # type: ignore[untyped-decorator]
+def _on_init(environment: Any, **_kwargs: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner) or environment.parsed_options is None:
+        return
+    options = environment.parsed_options
+    try:
+        build_plan(options)
+        if environment.host:
+            check_url(environment.host)
+    except VssEmitterError as exc:
+        # The kit's one-line error and exit code 2, before Locust starts anything.
+        sys.stderr.write(f"Error: {exc}\n")
+        raise SystemExit(exc.exit_code) from None
+    if options.vss_seed is None:
+        # Drawn once on the master, so it is logged once and forwarded to every worker.
+        options.vss_seed = secrets.randbelow(2**32)
+        logger.info(
+            "vss-emitter seed: %d (pass --vss-seed %d to repeat this run)",
+            options.vss_seed,
+            options.vss_seed,
+        )
+    else:
+        logger.info("vss-emitter seed: %d", options.vss_seed)
+
+
+@events.test_start.add_listener  # type: ignore[untyped-decorator]
+def _on_test_start(environment: Any, **_kwargs: Any) -> None:
+    runner = environment.runner
+    options = environment.parsed_options
+    if isinstance(runner, MasterRunner):
+        setattr(
+            options,
+            _SLOTS_OPTION,
+            sorted(runner.get_worker_index(cid) for cid in runner.clients),  # type: ignore[no-untyped-call]
+        )
+        return
+    _State.plan, _State.error, _State.feed = None, None, None
+    _State.worker = max(getattr(runner, "worker_index", 0), 0)
+    try:
+        plan = build_plan(options)
+    except VssEmitterError as exc:
+        _State.error = str(exc)
+        logger.error("Error: %s", exc)
+        return
+    if options.vss_seed is None:
+        plan = replace(plan, seed=secrets.randbelow(2**32))
+        logger.info("vss-emitter seed: %d", plan.seed)
+    _State.plan = plan
+    if plan.file is not None:
+        share = _worker_share(environment)
+        if share is None:
+            _State.error = (
+                "this worker joined after the test started, so it has no share of --vss-file; "
+                "start every worker before the test (--expect-workers)"
+            )
+            logger.error("Error: %s", _State.error)
+            return
+        _State.feed = FileFeed(path=plan.file, slot=share[0], count=share[1], once=plan.file_once)
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The error under geventhttpclient's RetriesExceeded (raised even with retries off)."""
+    while isinstance(exc, RetriesExceeded):
+        original = getattr(exc, "original", None)
+        if not isinstance(original, BaseException):
+            break
+        exc = original
+    return exc
+
+
+def _transport_outcome(exc: BaseException) -> Outcome:
+    """The same classification as emitter.deliver, for the exceptions geventhttpclient raises."""
+    if isinstance(exc, gevent.Timeout | TimeoutError):
+        return Outcome.TIMEOUT
+    if isinstance(exc, ConnectionRefusedError):
+        return Outcome.REFUSED
+    if isinstance(exc, socket.gaierror):
+        return Outcome.DNS
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return Outcome.TLS
+    if isinstance(exc, HTTPParseError):
+        return Outcome.NOT_HTTP
+    if isinstance(
+        exc, ConnectionResetError | BrokenPipeError | HTTPConnectionClosed | EmptyResponse
+    ):
+        return Outcome.RESET
+    return Outcome.ERROR
+
+
+def _transport_failure(exc: BaseException, *, timeout_s: float) -> str:
+    """The failure message Locust groups by: the outcome, then what went wrong."""
+    cause = _unwrap(exc)
+    outcome = _transport_outcome(cause)
+    if outcome is Outcome.TIMEOUT:
+        return f"{outcome.value}: no answer within {timeout_s:g}s"
+    return f"{outcome.value}: {type(cause).__name__}"
+
+
+class VssUser(FastHttpUser):
+    """Posts VSS payloads to --host as fast as Locust lets it; only HTTP 200 counts as success.
+
+    Load is shaped with Locust's own controls (-u, -r, a load shape), not here.
+    """
+
+    wait_time = constant(0)
+    # A webhook sender does not follow redirects: a 3xx is a failed ack.
+    max_redirects = 0
+
+    def __init__(self, environment: Any) -> None:
+        plan = _State.plan
+        if plan is not None:
+            # FastHttpUser reads these when it builds its client, so they are set before.
+            self.network_timeout = plan.timeout_s
+            self.connection_timeout = plan.timeout_s
+            self.insecure = plan.insecure
+            if plan.ca_bundle and not plan.insecure:
+                cafile = plan.ca_bundle
+                self.ssl_context_factory = lambda: gevent.ssl.create_default_context(cafile=cafile)
+        super().__init__(environment)
+        # Every status comes back as an answer for classify_status to judge: Locust's client
+        # would otherwise turn a 4xx/5xx into a transport error and hide the status.
+        self.client.client.valid_response_codes = frozenset(range(100, 600))  # type: ignore[misc]
+        self._payloads: Iterator[tuple[str, bytes]] = iter(())
+
+    def on_start(self) -> None:
+        plan = _State.plan
+        if plan is None or _State.error is not None:
+            raise StopUser  # the reason was logged once, at test start
+        if plan.file is not None:
+            if _State.feed is None:
+                raise StopUser
+            self._payloads = self._from_file(_State.feed)
+            return
+        user = next(_State.user_numbers)
+        streams = [
+            (
+                f"VSS {scenario.name}",
+                generate(
+                    scenario,
+                    seed=derive_seed(base=plan.seed, worker=_State.worker, user=user, stream=i),
+                    n=None,
+                    start_at=plan.start_at,
+                ),
+            )
+            for i, scenario in enumerate(plan.scenarios)
+        ]
+        self._payloads = (
+            (label, dumps(next(payloads))) for label, payloads in itertools.cycle(streams)
+        )
+
+    @staticmethod
+    def _from_file(feed: FileFeed) -> Iterator[tuple[str, bytes]]:
+        while (body := feed.next_body()) is not None:
+            yield feed.name, body
+
+    @task
+    def post_vss(self) -> None:
+        item = next(self._payloads, None)
+        plan = _State.plan
+        if item is None or plan is None:
+            raise StopUser
+        name, body = item
+        self._post(name=name, body=body, plan=plan)
+
+    def _post(self, *, name: str, body: bytes, plan: Plan) -> None:
+        started = time.perf_counter()
+        # network_timeout bounds each socket operation; this bounds the whole answer, so a
+        # receiver that trickles its response still misses the ack deadline.
+        deadline = gevent.Timeout(plan.timeout_s)
+        deadline.start()
+        try:
+            response = self.client.post(
+                "",
+                data=body,  # type: ignore[arg-type]  # geventhttpclient sends bytes as they are
+                headers=plan.headers,
+                name=name,
+                catch_response=True,
+                allow_redirects=False,
+            )
+        except gevent.Timeout as exc:
+            if exc is not deadline:
+                raise
+            self.environment.events.request.fire(
+                request_type="POST",
+                name=name,
+                response_time=(time.perf_counter() - started) * 1000,
+                response_length=0,
+                response=None,
+                context={},
+                exception=CatchResponseError(
+                    f"{Outcome.TIMEOUT.value}: no answer within {plan.timeout_s:g}s"
+                ),
+            )
+            return
+        finally:
+            deadline.close()
+        with response as answer:
+            error = getattr(answer, "error", None) or answer.request_meta.get("exception")
+            if error is not None:
+                answer.failure(_transport_failure(error, timeout_s=plan.timeout_s))
+                return
+            status = int(answer.status_code)
+            outcome = classify_status(status, accept_2xx=plan.accept_2xx)
+            if outcome is Outcome.ACKED:
+                answer.success()
+            else:
+                answer.failure(f"{outcome.value}: HTTP {status}")
+
+
+def print_help() -> None:
+    """Locust's own --help with the kit's --vss-* options (Locust prints help before loading
+    a locustfile, so its custom options would otherwise be missing)."""
+    from locust.argument_parser import get_parser
+
+    parser = get_parser()
+    parser.description = "Usage: vss-emitter locust [options]"
+    parser.epilog = (
+        "Examples:\n\n"
+        "    vss-emitter locust --headless -u 50 -r 10 -t 1m "
+        "--host http://localhost:8000/webhooks/vss\n\n"
+        "    vss-emitter locust --master --headless -u 500 -r 50 -t 10m --expect-workers 4 "
+        "--host https://staging.example/webhooks/vss --vss-seed 42\n"
+        "    vss-emitter locust --worker --master-host 10.0.0.5     (on each worker machine)\n\n"
+        "Locust's documentation: https://docs.locust.io/en/stable/configuration.html"
+    )
+    parser.print_help()
+
+
+if __name__ == "__main__":
+    print_help()
