@@ -1,3 +1,271 @@
-"""Commands of this area (owned by one helper until integration)."""
+"""The `send` and `serve` commands: deliver payloads and report each ack; the reference receiver."""
 
 from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from emitter._source import FileSource, Item
+from emitter.cli._base import cli, delivery_options, resolve_seed, seed_option
+from emitter.deliver import (
+    Ack,
+    DeliveryConfig,
+    build_client,
+    check_url,
+    config_secrets,
+    deliver,
+    display_url,
+    redact,
+    request_headers,
+)
+from emitter.errors import EXIT_CONTRACT, EXIT_OK, EXIT_USAGE, UsageError
+from emitter.receiver import DEFAULT_BODY_CAP, ReferenceReceiver, run_until_signalled
+
+DEFAULT_SCENARIO = "mixed"
+
+
+@cli.command()
+@click.argument("url")
+@click.argument("scenarios", nargs=-1, metavar="[SCENARIO]...")
+@click.option(
+    "-n",
+    "--count",
+    "count",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Payloads to generate per scenario.",
+)
+@seed_option
+@click.option(
+    "-f",
+    "--file",
+    "files",
+    multiple=True,
+    metavar="PATH",
+    help="Send the payloads of a .json file (one object, or a list) or an .ndjson file (one per "
+    "line) verbatim; '-' reads NDJSON from stdin. Repeatable.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per ack (for scripts).")
+@delivery_options
+@click.pass_context
+def send(
+    ctx: click.Context,
+    url: str,
+    scenarios: tuple[str, ...],
+    count: int,
+    seed: int | None,
+    files: tuple[str, ...],
+    as_json: bool,
+    delivery: DeliveryConfig,
+) -> None:
+    """POST VSS payloads to URL and check each acknowledgement.
+
+    Payloads are generated from SCENARIO names or files (default: one payload of the `mixed`
+    scenario), or read with --file. Each ack is one line: ✓ or ✗, sessionId, scenario or
+    file:line, outcome, HTTP status, time and reason. Only HTTP 200 is an ack; redirects are
+    not followed.
+
+    \b
+    Examples:
+      vss-emitter send http://127.0.0.1:8080/ completed no-answer -n 5 --seed 42
+      vss-emitter send https://hooks.example.com/vss -f captured.ndjson --auth-header "$TOKEN"
+
+    Exit codes: 0 every payload acked; 1 at least one was not; 2 the command could not run
+    (bad URL, missing file, unknown scenario, an input line that is not JSON).
+    """
+    target = check_url(url)
+    request_headers(delivery)  # a bad header fails before anything is generated or sent
+    items = _items(scenarios=scenarios, files=files, count=count, seed=seed)
+    secrets = config_secrets(delivery, url=target)
+    shown_url = redact(display_url(target), secrets)
+    out = _Output(as_json=as_json)
+
+    def on_retry(failed: Ack, delay: float) -> None:
+        click.echo(
+            f"  attempt {failed.attempt} {failed.outcome}: {failed.reason}; retry in {delay:g} s",
+            err=True,
+        )
+
+    tally: Counter[str] = Counter()
+    with build_client(delivery) as client:
+        for item in items:
+            if item.body is None:
+                tally["skipped"] += 1
+                out.skipped(item)
+                continue
+            ack = deliver(item.body, url=target, config=delivery, client=client, on_retry=on_retry)
+            tally["acked" if ack.ok else str(ack.outcome)] += 1
+            out.ack(item, ack)
+    out.summary(tally, shown_url)
+    if tally.total() == 0:
+        raise UsageError("no payloads to send: the input files hold none")
+    if tally["skipped"]:
+        ctx.exit(EXIT_USAGE)
+    ctx.exit(EXIT_OK if tally["acked"] == tally.total() else EXIT_CONTRACT)
+
+
+def _items(
+    *, scenarios: Sequence[str], files: Sequence[str], count: int, seed: int | None
+) -> Iterator[Item]:
+    """File payloads first, then generated ones; every input is checked before the first send."""
+    sources: list[Iterator[Item]] = []
+    if files:
+        sources.append(iter(FileSource(files)))
+    if scenarios or not files:
+        sources.append(_generated(scenarios or (DEFAULT_SCENARIO,), count=count, seed=seed))
+    for source in sources:
+        yield from source
+
+
+def _generated(names: Sequence[str], *, count: int, seed: int | None) -> Iterator[Item]:
+    from emitter.generate import dumps, generate_tagged
+
+    resolved = resolve_seed(seed)
+    # Loaded eagerly: an unknown scenario is an error before the first payload goes out.
+    streams = [(name, generate_tagged(name, seed=resolved, n=count)) for name in names]
+
+    def walk() -> Iterator[Item]:
+        index = 0
+        for name, stream in streams:
+            for scenario, payload in stream:
+                where = name if scenario.name == name else f"{name}:{scenario.name}"
+                sid = payload.get("payload", {}).get("sessionId")
+                yield Item(index, sid if isinstance(sid, str) else None, dumps(payload), where)
+                index += 1
+
+    return walk()
+
+
+class _Output:
+    """One line (or one JSON object) per ack on stdout; the summary after the last one."""
+
+    def __init__(self, *, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def ack(self, item: Item, ack: Ack) -> None:
+        if self.as_json:
+            self._json(
+                {
+                    "where": item.where,
+                    "session_id": ack.session_id or item.session_id,
+                    "ok": ack.ok,
+                    "outcome": str(ack.outcome),
+                    "status": ack.status,
+                    "elapsed_ms": round(ack.elapsed_s * 1000, 1),
+                    "attempt": ack.attempt,
+                    "reason": ack.reason,
+                    "body_excerpt": ack.body_excerpt,
+                }
+            )
+            return
+        mark = "✓" if ack.ok else "✗"
+        sid = ack.session_id or item.session_id or "-"
+        status = str(ack.status) if ack.status is not None else "-"
+        parts = [mark, sid, item.where, str(ack.outcome), status, f"{ack.elapsed_s * 1000:.0f} ms"]
+        if ack.attempt > 1:
+            parts.append(f"attempt {ack.attempt}")
+        if not ack.ok:
+            parts.append(ack.reason)
+        click.echo("  ".join(parts))
+
+    def skipped(self, item: Item) -> None:
+        if self.as_json:
+            self._json(
+                {
+                    "where": item.where,
+                    "session_id": None,
+                    "ok": False,
+                    "outcome": "skipped",
+                    "reason": item.problem,
+                }
+            )
+            return
+        click.echo(f"✗  -  {item.where}  skipped  -  -  not sent: {item.problem}")
+
+    def summary(self, tally: Counter[str], url: str) -> None:
+        total = tally.total()
+        failed = {k: v for k, v in sorted(tally.items()) if k != "acked"}
+        detail = ", ".join(f"{v} {k}" for k, v in failed.items())
+        line = f"{total} sent to {url}: {tally['acked']} acked"
+        if failed:
+            line += f", {sum(failed.values())} not acked ({detail})"
+        # In --json mode stdout is pure NDJSON, so the human summary goes to stderr.
+        click.echo(line, err=self.as_json)
+
+    @staticmethod
+    def _json(record: dict[str, Any]) -> None:
+        click.echo(json.dumps(record, ensure_ascii=False))
+
+
+@cli.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. The default keeps the receiver private to this machine; "
+    "0.0.0.0 exposes it to the network.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one (the URL is printed).",
+)
+@click.option(
+    "--record",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append every delivery to this NDJSON file (received_at, session_id, status, "
+    "duplicate, findings, payload), one line each, flushed as it comes.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Reject lint findings too, and apply the strict schema (no unknown fields).",
+)
+@click.option(
+    "--body-cap",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BODY_CAP,
+    show_default=True,
+    metavar="BYTES",
+    help="Answer 413 to a body larger than this, without reading it.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No line per delivery (for load runs).")
+def serve(
+    host: str, port: int, record: Path | None, strict: bool, body_cap: int, quiet: bool
+) -> None:
+    """Run the reference VSS receiver until Ctrl-C or SIGTERM.
+
+    It validates each POSTed payload against the contract and answers 200 (lint warnings are
+    fine), or 400 with the findings as JSON (invalid payload, not JSON), 413 (body over
+    --body-cap), 405 (not a POST). A sessionId it already accepted is acked 200 again and
+    logged as a duplicate, not processed twice. One line per delivery: time, status,
+    sessionId, duplicate marker, first problem. Stops with a count line and exit code 0.
+
+    \b
+    Example:
+      vss-emitter serve --port 0 --record deliveries.ndjson
+    """
+    receiver = ReferenceReceiver(
+        host=host,
+        port=port,
+        record=record,
+        body_cap=body_cap,
+        strict=strict,
+        log=None if quiet else click.echo,
+    )
+    counts = run_until_signalled(
+        receiver,
+        on_ready=lambda url: click.echo(f"listening on {url} (POST VSS payloads; Ctrl-C stops)"),
+    )
+    click.echo(f"stopped: {counts.line()}")
+    sys.stdout.flush()

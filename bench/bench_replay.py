@@ -1,0 +1,244 @@
+"""Replay figures: throughput against Locust, pacing accuracy, coordinated omission, memory.
+
+    .venv/bin/python bench/bench_replay.py [--quick]
+
+Every run is a subprocess: the client pinned to core 0 (`taskset -c 0`), the receiver
+(bench/fast_receiver.py, raw HTTP/1.1 on uvloop) to core 1, so the two never fight over a core.
+Locust runs as a subprocess too: it monkey-patches the interpreter (gevent), so it is never
+imported here. The script prints figures and never asserts; on a shared machine they are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+VSS_EMITTER = str(BIN / "vss-emitter")
+LOCUST = str(BIN / "locust")
+RECEIVER = str(ROOT / "bench" / "fast_receiver.py")
+TASKSET = shutil.which("taskset")
+
+LOCUSTFILE = """
+from locust import constant, task
+from locust.contrib.fasthttp import FastHttpUser
+
+BODY = open({body!r}, "rb").read()
+HEADERS = {{"Content-Type": "application/json"}}
+
+
+class Poster(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def post(self):
+        self.client.post("/", data=BODY, headers=HEADERS)
+"""
+
+
+def pinned(core: int, argv: Sequence[str]) -> list[str]:
+    return [TASKSET, "-c", str(core), *argv] if TASKSET else list(argv)
+
+
+@contextmanager
+def fast_receiver(*extra: str) -> Iterator[str]:
+    """The benchmark receiver on core 1; yields its URL."""
+    proc = subprocess.Popen(
+        pinned(1, [sys.executable, RECEIVER, "0", *extra]),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "PORT":
+            raise RuntimeError(f"fast_receiver did not start: {line}")
+        yield f"http://127.0.0.1:{line[1]}/"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def write_fixture(path: Path, count: int) -> bytes:
+    """`count` payloads of ~1.5 KB (Number Masking and agent-bridge sessions, two legs each),
+    each with its own sessionId. Generating a million through the generator would take
+    minutes, so 2000 generated payloads are cycled with fresh sessionIds. Returns one body."""
+    from emitter.generate import dumps, generate
+
+    templates: list[tuple[bytes, bytes]] = []
+    for name in ("masking-completed-completed", "inbound-bridged-to-agent"):
+        for payload in generate(name, seed=2024, n=1000):
+            sid = payload["payload"]["sessionId"].encode()
+            templates.append((dumps(payload), sid))
+    with path.open("wb", buffering=1 << 20) as out:
+        for i in range(count):
+            body, sid = templates[i % len(templates)]
+            fresh = f"{i:08x}-0000-4000-8000-{i:012x}".encode()
+            out.write(body.replace(sid, fresh, 1) + b"\n")
+    return templates[0][0]
+
+
+@dataclass(frozen=True)
+class ReplayRun:
+    report: dict[str, Any]
+    max_rss_mb: float
+    wall_s: float
+
+
+def run_replay(url: str, *args: str, tmp: Path) -> ReplayRun:
+    """One `vss-emitter replay` on core 0; its own peak RSS from wait4()."""
+    report = tmp / f"report-{time.monotonic_ns()}.json"
+    argv = pinned(0, [VSS_EMITTER, "replay", url, *args, "--report-json", str(report), "-q"])
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - started
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"replay exited {proc.returncode}: {err.strip()}")
+    # ru_maxrss of the waited process (KiB on Linux); taskset exec()s into the replay, so it
+    # is the replay's own peak, not the receiver's.
+    return ReplayRun(json.loads(report.read_text()), usage.ru_maxrss / 1024.0, wall)
+
+
+def run_locust(url: str, body: bytes, seconds: int, users: int, tmp: Path) -> tuple[float, int]:
+    """Locust FastHttpUser, closed loop, `users` users; returns (req/s, failures)."""
+    body_file = tmp / "body.json"
+    body_file.write_bytes(body)
+    locustfile = tmp / "locustfile_bench.py"
+    locustfile.write_text(LOCUSTFILE.format(body=str(body_file)))
+    argv = pinned(
+        0,
+        [
+            LOCUST, "-f", str(locustfile), "--headless", "-u", str(users), "-r", str(users * 10),
+            "-t", f"{seconds}s", "--host", url.rstrip("/"), "--json", "--only-summary",
+            "--loglevel", "ERROR",
+        ],
+    )  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    if not done.stdout.strip():
+        raise RuntimeError(f"locust failed: {done.stderr.strip()[-500:]}")
+    stats = json.loads(done.stdout)
+    (entry,) = [s for s in stats if s["name"] == "/"]
+    span = entry["last_request_timestamp"] - entry["start_time"]
+    return entry["num_requests"] / span, entry["num_failures"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
+    opts = parser.parse_args()
+    quick = opts.quick
+    fixture_n = 100_000
+    memory_n = 100_000 if quick else 1_000_000
+    pace_s = 3 if quick else 10
+    locust_s = 4 if quick else 10
+    throughput_n = 40_000 if quick else 100_000
+    rounds = 2 if quick else 3
+    users = 64
+
+    print(f"bench_replay ({'quick' if quick else 'full'}); cores pinned: {bool(TASKSET)}")
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmpdir:
+        tmp = Path(tmpdir)
+        fixture = tmp / "fixture.ndjson"
+        body = write_fixture(fixture, fixture_n)
+        size_kb = fixture.stat().st_size / fixture_n / 1024
+        rows.append(("fixture", f"{fixture_n:,} payloads, {size_kb:.2f} KB each on average"))
+
+        with fast_receiver() as url:
+            # 1. Unthrottled: replay --rate max vs Locust FastHttpUser, same concurrency,
+            # alternated; the best of each is kept, as other load on the machine only slows.
+            replay_rps = locust_rps = 0.0
+            locust_failures = 0
+            for _ in range(rounds):
+                flat = run_replay(
+                    url, str(fixture), "--rate", "max", "--concurrency", str(users),
+                    "-n", str(throughput_n), tmp=tmp,
+                )  # fmt: skip
+                replay_rps = max(replay_rps, flat.report["acked"] / flat.report["duration_s"])
+                rps, failures = run_locust(url, body, locust_s, users, tmp)
+                locust_rps, locust_failures = max(locust_rps, rps), locust_failures + failures
+            rows.append(
+                (
+                    f"replay --rate max ({users} in flight)",
+                    f"{replay_rps:,.0f} req/s (best of {rounds})",
+                )
+            )
+            failed = f" ({locust_failures} failures)" if locust_failures else ""
+            rows.append(
+                (
+                    f"locust FastHttpUser ({users} users)",
+                    f"{locust_rps:,.0f} req/s (best of {rounds}){failed}",
+                )
+            )
+            rows.append(("ratio replay / locust (goal >= 1.2)", f"{replay_rps / locust_rps:.2f}x"))
+
+            # 2. Pacing accuracy.
+            for rate in (1000, 5000):
+                paced = run_replay(
+                    url, str(fixture), "--rate", f"{rate}/s", "--duration", str(pace_s), tmp=tmp
+                )
+                got = paced.report["achieved_rate"]
+                rows.append(
+                    (
+                        f"pacing {rate}/s for {pace_s} s",
+                        f"achieved {got:,.1f}/s ({(got - rate) / rate:+.2%}), "
+                        f"late {paced.report['late']}, "
+                        f"p99 {paced.report['latency_ms']['p99']:.2f} ms from schedule",
+                    )
+                )
+
+        # 3. Coordinated omission: the receiver freezes 200 ms every second. 4 connections,
+        # like a closed-loop tool: only the 4 requests caught in a freeze see it from their
+        # send; the ~200 sends the freeze held back see it from their schedule.
+        with fast_receiver("--freeze-ms", "200") as url:
+            frozen = run_replay(
+                url, str(fixture), "--rate", "1000/s", "--duration", str(pace_s),
+                "--concurrency", "4", tmp=tmp,
+            )  # fmt: skip
+            sched, sent = frozen.report["latency_ms"], frozen.report["latency_from_send_ms"]
+            rows.append(
+                (
+                    "200 ms freeze each second, 1000/s",
+                    f"p99 {sched['p99']:.1f} ms from schedule (goal >= 100), "
+                    f"{sent['p99']:.2f} ms from send; late {frozen.report['late']}",
+                )
+            )
+
+        # 4. Memory: a big file streamed at full speed.
+        fixture.unlink()
+        big = tmp / "big.ndjson"
+        write_fixture(big, memory_n)
+        size_mb = big.stat().st_size / 1e6
+        with fast_receiver() as url:
+            mem = run_replay(url, str(big), "--rate", "max", tmp=tmp)
+        rows.append(
+            (
+                f"replay of {memory_n:,} payloads ({size_mb:,.0f} MB)",
+                f"peak RSS {mem.max_rss_mb:.0f} MB (goal < 150), "
+                f"{mem.report['acked'] / mem.report['duration_s']:,.0f} req/s",
+            )
+        )
+
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    print("(indicative: machine load changes these figures; rerun on a quiet machine)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""`vss-emitter serve` as a real process: port 0, reached over HTTP, stopped by a signal, exit 0."""
+
+from __future__ import annotations
+
+import json
+import re
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from emitter.cli import cli
+from emitter.generate import dumps, generate
+from emitter.receiver import ReferenceReceiver
+
+EXE = str(Path(sys.executable).with_name("vss-emitter"))
+
+
+def first_line(proc: subprocess.Popen[str], timeout_s: float = 30) -> str:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
+    assert ready, "serve printed nothing"
+    return proc.stdout.readline()
+
+
+@pytest.fixture
+def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+    record = tmp_path / "deliveries.ndjson"
+    proc = subprocess.Popen(
+        [EXE, "serve", "--port", "0", "--record", str(record)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        banner = first_line(proc)
+        match = re.search(r"http://127\.0\.0\.1:\d+/", banner)
+        assert match, banner
+        yield proc, match.group(0), record
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_serve_answers_and_stops_cleanly_on_a_signal(
+    serving: tuple[subprocess.Popen[str], str, Path], signum: signal.Signals
+) -> None:
+    proc, url, record = serving
+    valid = dumps(next(generate("completed", seed=1)))
+    with httpx.Client(timeout=10) as client:
+        assert client.post(url, content=valid).status_code == 200
+        assert client.post(url, content=valid).status_code == 200
+        rejected = client.post(url, content=b"{not json")
+        assert client.get(url).status_code == 405
+    assert rejected.status_code == 400
+    assert rejected.json()["findings"][0]["rule"] == "json"
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert "Traceback" not in err
+    assert "duplicate" in out
+    assert out.strip().splitlines()[-1] == (
+        "stopped: 3 deliveries: 2 accepted, 1 rejected, 1 duplicate"
+    )
+    records = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [r["status"] for r in records] == [200, 200, 400]
+    assert [r["duplicate"] for r in records] == [False, True, False]
+
+
+def test_serve_on_a_busy_port_exits_2() -> None:
+    with ReferenceReceiver() as taken:
+        result = CliRunner().invoke(cli, ["serve", "--port", str(taken.port)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: cannot listen on 127.0.0.1:")
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_serve_with_an_unwritable_record_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["serve", "--port", "0", "--record", str(tmp_path / "missing-dir" / "r.ndjson")]
+    )
+    assert result.exit_code == 2
+    assert "cannot write --record" in result.stderr

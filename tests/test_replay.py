@@ -1,0 +1,372 @@
+"""The replay engine in process: streamed sources, outcomes from real servers, results, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from emitter._source import FileSource
+from emitter.deliver import DeliveryConfig, Outcome
+from emitter.errors import DeliveryConfigError, InputError, UsageError
+from emitter.generate import dumps, generate
+from emitter.receiver import ReferenceReceiver
+from emitter.replay import (
+    BAD_INPUT,
+    ReplayReport,
+    ReplaySettings,
+    classify_exception,
+    format_summary,
+    replay,
+    write_report_json,
+)
+from tests import servers
+
+FAST = DeliveryConfig(timeout_s=2.0)
+
+
+def write_fixture(path: Path, count: int, *, seed: int = 7) -> list[str]:
+    """`count` valid payloads as NDJSON; returns their sessionIds in order."""
+    ids = []
+    with path.open("wb") as out:
+        for payload in generate("mixed", seed=seed, n=count):
+            ids.append(payload["payload"]["sessionId"])
+            out.write(dumps(payload) + b"\n")
+    return ids
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def deliveries(path: Path) -> list[dict[str, Any]]:
+    return [r for r in records(path) if r["type"] == "delivery"]
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[ReferenceReceiver]:
+    with ReferenceReceiver() as running:
+        yield running
+
+
+@pytest.fixture
+def fresh(receiver: ReferenceReceiver) -> ReferenceReceiver:
+    receiver.clear()
+    return receiver
+
+
+def run(url: str, files: list[Path], **kwargs: Any) -> ReplayReport:
+    config = kwargs.pop("config", FAST)
+    settings = ReplaySettings(**{"rate": None, "concurrency": 8, **kwargs})
+    return replay(url=url, settings=settings, config=config, files=files)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def test_ndjson_source_streams_without_loading_the_file(tmp_path: Path) -> None:
+    line = dumps(next(generate("completed", seed=1)))
+    path = tmp_path / "big.ndjson"
+    with path.open("wb") as out:
+        out.writelines([line + b"\n"] * 200_000)
+    size = path.stat().st_size
+    items = iter(FileSource([path]))
+    tracemalloc.start()
+    try:
+        first = [next(items) for _ in range(20_000)]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del first
+    # The kernel's file offset shows how far the source has read: what was used plus a buffer.
+    opened = [fd for fd in os.listdir("/proc/self/fd") if _points_to(fd, path)]
+    assert len(opened) == 1
+    offset = int(Path(f"/proc/self/fdinfo/{opened[0]}").read_text().split()[1])
+    assert offset < 20_000 * (len(line) + 1) + (1 << 20)
+    assert peak < size / 4  # what was asked for, not the file's ~170 MB
+    assert sum(1 for _ in items) == 180_000
+
+
+def _points_to(fd: str, path: Path) -> bool:
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}")) == path.resolve()
+    except OSError:
+        return False
+
+
+def test_ndjson_bytes_are_sent_verbatim_in_order(tmp_path: Path) -> None:
+    # Odd but valid JSON spacing must survive: replay never re-serialises a captured line.
+    lines = [b'{ "payload" : { "sessionId" : "s-%d" } , "x" : 1.50 }' % i for i in range(5)]
+    path = tmp_path / "odd.ndjson"
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n\r\n")
+    with servers.answering(200) as server:
+        report = run(server.url, [path], concurrency=1)
+        assert [r.body for r in server.requests] == lines
+    assert report.acked == 5
+
+
+def test_json_fixture_file_is_one_payload_sent_as_is(tmp_path: Path) -> None:
+    payload = next(generate("completed", seed=3))
+    pretty = json.dumps(payload, indent=2).encode()
+    path = tmp_path / "one.json"
+    path.write_bytes(pretty + b"\n")
+    with servers.answering(200) as server:
+        report = run(server.url, [path])
+        assert server.requests[0].body == pretty
+        assert server.requests[0].headers["content-type"] == "application/json"
+    assert report.acked == 1
+
+
+def test_bad_line_is_reported_with_file_and_line_and_counted_failed(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.ndjson"
+    ids = write_fixture(path, 3)
+    good = path.read_bytes().splitlines()
+    path.write_bytes(b"\n".join([good[0], b"{not json", good[1], b"[1, 2]", good[2]]) + b"\n")
+    notices: list[str] = []
+    results = tmp_path / "results.ndjson"
+    with servers.answering(200) as server:
+        report = replay(
+            url=server.url,
+            settings=ReplaySettings(rate=None, concurrency=1, results=results),
+            config=FAST,
+            files=[path],
+            on_notice=notices.append,
+        )
+        assert len(server.requests) == 3
+    assert (report.sent, report.acked, report.failed) == (3, 3, 2)
+    assert report.outcomes == {"acked": 3, BAD_INPUT: 2}
+    assert report.exit_code == 1
+    assert notices[0].startswith(f"{path}:2: not JSON")
+    assert notices[1].startswith(f"{path}:4: not a JSON object")
+    assert {r["session_id"] for r in deliveries(results) if r["outcome"] == "acked"} == set(ids)
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        run("http://127.0.0.1:9/", [tmp_path / "nope.ndjson"])
+
+
+# --------------------------------------------------------------------------- delivery and report
+
+
+def test_every_payload_reaches_the_reference_receiver_once(
+    tmp_path: Path, fresh: ReferenceReceiver
+) -> None:
+    path = tmp_path / "in.ndjson"
+    ids = write_fixture(path, 60)
+    results = tmp_path / "results.ndjson"
+    report = run(fresh.url, [path], rate=300.0, results=results)
+    assert sorted(d.session_id or "" for d in fresh.deliveries) == sorted(ids)
+    assert all(d.status == 200 and not d.duplicate for d in fresh.deliveries)
+    assert (report.sent, report.acked, report.failed, report.exit_code) == (60, 60, 0, 0)
+    header, *rest = records(results)
+    assert header["type"] == "header"
+    assert header["source"] == {"files": [str(path.resolve())]}
+    rest.sort(key=lambda r: r["index"])  # written as answers come, not as sends go
+    assert [r["index"] for r in rest] == list(range(60))
+    assert [r["session_id"] for r in rest] == ids
+    first = rest[0]
+    assert first["outcome"] == "acked"
+    assert first["status"] == 200
+    assert first["attempt"] == 1
+    assert first["sent"] >= first["scheduled"] > 1.6e9  # unix seconds
+    assert first["latency_ms"] >= first["service_ms"] > 0
+
+
+def test_report_json_has_counts_rates_percentiles_and_redacted_target(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 10)
+    config = DeliveryConfig(timeout_s=2.0, auth_header="Bearer hunter2-token")
+    with servers.answering(200) as server:
+        url = server.url.replace("http://", "http://user:pa55word@")
+        report = run(url, [path], config=config)
+    out = tmp_path / "report.json"
+    write_report_json(report, out)
+    data = json.loads(out.read_text())
+    for key in ("sent", "acked", "failed", "late", "duration_s", "achieved_rate", "seed"):
+        assert key in data
+    assert set(data["latency_ms"]) == {"p50", "p90", "p99", "p999", "max"}
+    assert set(data["latency_from_send_ms"]) == {"p50", "p90", "p99", "p999", "max"}
+    assert data["outcomes"] == {"acked": 10}
+    assert data["rate"] == "max"
+    assert data["concurrency"] == 8
+    assert "pa55word" not in out.read_text()
+    assert "hunter2" not in out.read_text()
+    assert "pa55word" not in format_summary(report)
+    assert not list(tmp_path.glob(".report.json.*"))  # the temp file was renamed
+
+
+@pytest.mark.parametrize(
+    ("factory", "outcome", "status"),
+    [
+        (lambda: servers.answering(500, b"boom"), Outcome.REJECTED, 500),
+        (lambda: servers.answering(202), Outcome.REJECTED, 202),
+        (lambda: servers.redirecting("http://127.0.0.1:9/elsewhere"), Outcome.REDIRECT, 302),
+        (lambda: servers.resetting(), Outcome.RESET, None),
+        (lambda: servers.resetting(hard=True), Outcome.RESET, None),
+        (lambda: servers.garbage(b"SSH-2.0-OpenSSH_9.6\r\n"), Outcome.NOT_HTTP, None),
+        (lambda: servers.slow(3.0), Outcome.TIMEOUT, None),
+    ],
+    ids=["500", "202", "redirect", "closed", "rst", "garbage", "timeout"],
+)
+def test_misbehaving_servers_get_the_shared_outcome(
+    tmp_path: Path, factory: Any, outcome: Outcome, status: int | None
+) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 1)
+    results = tmp_path / "results.ndjson"
+    config = DeliveryConfig(timeout_s=0.5)
+    with factory() as server:
+        report = run(server.url, [path], results=results, config=config)
+    assert report.outcomes == {outcome.value: 1}, deliveries(results)
+    assert (report.failed, report.exit_code) == (1, 1)
+    (record,) = deliveries(results)
+    assert (record["outcome"], record["status"]) == (outcome.value, status)
+
+
+def test_closed_port_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 2)
+    report = run(servers.closed_port_url(), [path])
+    assert report.outcomes == {"refused": 2}
+
+
+def test_tls_is_verified_unless_told_otherwise(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 1)
+    cert = servers.self_signed_cert(tmp_path)
+    with servers.tls(cert) as server:
+        untrusted = run(server.url, [path])
+        insecure = run(server.url, [path], config=DeliveryConfig(verify_tls=False))
+        pinned = run(server.url, [path], config=DeliveryConfig(ca_bundle=str(cert.cert)))
+    assert untrusted.outcomes == {"tls": 1}
+    assert insecure.outcomes == {"acked": 1}
+    assert pinned.outcomes == {"acked": 1}
+
+
+def test_dns_failures_map_to_dns() -> None:
+    # Resolving a real name would leave loopback; the mapping is checked on aiohttp's own error.
+    key = aiohttp.client_reqrep.ConnectionKey("nowhere.invalid", 80, False, True, None, None, None)
+    exc = aiohttp.ClientConnectorDNSError(key, OSError(-2, "Name or service not known"))
+    assert classify_exception(exc) is Outcome.DNS
+    assert classify_exception(ValueError("anything else")) is Outcome.ERROR
+
+
+def test_retries_resend_the_same_bytes_and_record_each_attempt(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 1)
+    results = tmp_path / "results.ndjson"
+    config = DeliveryConfig(timeout_s=2.0, retries=(0.05, 0.05, 0.05))
+    with servers.flaky(2) as server:
+        report = run(server.url, [path], results=results, config=config)
+        bodies = {r.body for r in server.requests}
+    assert len(bodies) == 1
+    assert (report.sent, report.acked, report.retried, report.failed) == (1, 1, 2, 0)
+    attempts = [(r["attempt"], r["outcome"]) for r in deliveries(results)]
+    assert attempts == [(1, "rejected"), (2, "rejected"), (3, "acked")]
+
+
+def test_stalled_receiver_shows_in_latency_from_schedule(tmp_path: Path) -> None:
+    # One sender, a receiver taking 200 ms, 50 requests a second asked for: each send waits
+    # for the previous answer, so sends fall behind their schedule and that wait is latency.
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 5)
+    with servers.slow(0.2) as server:
+        report = run(server.url, [path], rate=50.0, concurrency=1)
+    assert report.acked == 5
+    assert report.late == 4
+    assert report.latency_ms.max > report.latency_from_send_ms.max + 0.3 * 1000
+
+
+# --------------------------------------------------------------------------- results and resume
+
+
+def test_resume_skips_what_was_acked_and_appends(tmp_path: Path, fresh: ReferenceReceiver) -> None:
+    path = tmp_path / "in.ndjson"
+    ids = write_fixture(path, 20)
+    results = tmp_path / "results.ndjson"
+    first = run(fresh.url, [path], results=results, limit=12)
+    assert first.acked == 12
+    second = run(fresh.url, [path], results=results, resume=True)
+    assert (second.skipped, second.sent, second.acked) == (12, 8, 8)
+    assert sorted(d.session_id or "" for d in fresh.deliveries) == sorted(ids)
+    kinds = [r["type"] for r in records(results)]
+    assert kinds.count("header") == 2
+    assert kinds.count("delivery") == 20
+    assert records(results)[13]["resumed"] is True
+
+
+def test_resume_refuses_another_source(tmp_path: Path) -> None:
+    one, other = tmp_path / "one.ndjson", tmp_path / "other.ndjson"
+    write_fixture(one, 2)
+    write_fixture(other, 2, seed=8)
+    results = tmp_path / "results.ndjson"
+    with servers.answering(200) as server:
+        run(server.url, [one], results=results)
+        with pytest.raises(UsageError, match="another source"):
+            run(server.url, [other], results=results, resume=True)
+
+
+def test_resume_refuses_a_source_whose_content_changed(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 3)
+    results = tmp_path / "results.ndjson"
+    with servers.answering(200) as server:
+        run(server.url, [path], results=results)
+        write_fixture(path, 3, seed=99)
+        with pytest.raises(UsageError, match="does not match the source"):
+            run(server.url, [path], results=results, resume=True)
+
+
+def test_existing_results_file_needs_resume(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 1)
+    results = tmp_path / "results.ndjson"
+    results.write_text("")
+    with pytest.raises(UsageError, match="already exists"):
+        run("http://127.0.0.1:9/", [path], results=results)
+
+
+def test_scenario_resume_reuses_the_stored_seed(tmp_path: Path, fresh: ReferenceReceiver) -> None:
+    results = tmp_path / "results.ndjson"
+    settings = ReplaySettings(rate=None, concurrency=4, limit=6, results=results)
+    first = replay(
+        url=fresh.url, settings=settings, config=FAST, scenarios=["mixed"], seed=41, draw_seed=None
+    )
+    resumed = replay(
+        url=fresh.url,
+        settings=ReplaySettings(rate=None, concurrency=4, limit=10, results=results, resume=True),
+        config=FAST,
+        scenarios=["mixed"],
+    )
+    assert first.seed == resumed.seed == 41
+    assert (resumed.skipped, resumed.sent) == (6, 4)
+    assert len({d.session_id for d in fresh.deliveries}) == 10
+    with pytest.raises(UsageError, match="another source"):
+        replay(
+            url=fresh.url,
+            settings=dataclasses.replace(settings, resume=True),
+            config=FAST,
+            scenarios=["mixed"],
+            seed=42,
+        )
+
+
+def test_scenario_source_needs_a_bound() -> None:
+    with pytest.raises(UsageError, match="never ends"):
+        replay(url="http://127.0.0.1:9/", settings=ReplaySettings(rate=10.0), config=FAST)
+
+
+def test_malformed_url_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 1)
+    for url in ("ftp://example.com/", "http://", "not a url"):
+        with pytest.raises(DeliveryConfigError):
+            run(url, [path])
