@@ -2,6 +2,70 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# Public names -> the module that defines them, imported on first use (PEP 562): the pytest
+# plugin imports this package in every pytest run of anyone who installs the kit, so
+# `import emitter` must not pull in httpx, jsonschema or aiohttp. No public name is also a
+# submodule's name (`emitter.deliver` is the module, its function `emitter.deliver.deliver`):
+# importing a submodule rebinds the package attribute of that name.
+_EXPORTS = {
+    "Ack": "emitter.deliver",
+    "CheckReport": "emitter.check",
+    "DeliveryConfig": "emitter.deliver",
+    "DeliveryConfigError": "emitter.errors",
+    "Finding": "emitter.contract",
+    "InputError": "emitter.errors",
+    "Outcome": "emitter.deliver",
+    "ProbeResult": "emitter.check",
+    "ReferenceReceiver": "emitter.receiver",
+    "ReplayReport": "emitter.replay",
+    "ReplaySettings": "emitter.replay",
+    "Scenario": "emitter.scenarios",
+    "ScenarioError": "emitter.errors",
+    "UsageError": "emitter.errors",
+    "VssEmitterError": "emitter.errors",
+    "builtin_scenarios": "emitter.scenarios",
+    "classify_status": "emitter.deliver",
+    "contract_schema": "emitter.contract",
+    "dumps": "emitter.generate",
+    "generate": "emitter.generate",
+    "load_scenario": "emitter.scenarios",
+    "run_check": "emitter.check",
+    "validate": "emitter.contract",
+    "validate_bytes": "emitter.contract",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:
+    from emitter.check import CheckReport, ProbeResult, run_check
+    from emitter.contract import Finding, contract_schema, validate, validate_bytes
+    from emitter.deliver import Ack, DeliveryConfig, Outcome, classify_status
+    from emitter.errors import (
+        DeliveryConfigError,
+        InputError,
+        ScenarioError,
+        UsageError,
+        VssEmitterError,
+    )
+    from emitter.generate import dumps, generate
+    from emitter.receiver import ReferenceReceiver
+    from emitter.replay import ReplayReport, ReplaySettings
+    from emitter.scenarios import Scenario, builtin_scenarios, load_scenario
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'emitter' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
