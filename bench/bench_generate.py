@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emitter.generate import dumps, generate
+from emitter.generator import dumps, generate
 
 
 def _lean_uuid(rng: random.Random) -> str:

@@ -75,7 +75,7 @@ def write_fixture(path: Path, count: int) -> bytes:
     """`count` payloads of ~1.5 KB (Number Masking and agent-bridge sessions, two legs each),
     each with its own sessionId. Generating a million through the generator would take
     minutes, so 2000 generated payloads are cycled with fresh sessionIds. Returns one body."""
-    from emitter.generate import dumps, generate
+    from emitter.generator import dumps, generate
 
     templates: list[tuple[bytes, bytes]] = []
     for name in ("masking-completed-completed", "inbound-bridged-to-agent"):

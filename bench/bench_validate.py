@@ -38,7 +38,7 @@ def _pin_one_core() -> str:
 
 def _generated(n: int) -> list[dict[str, Any]] | None:
     try:
-        from emitter.generate import generate
+        from emitter.generator import generate
     except ImportError:
         return None
     try:

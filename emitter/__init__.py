@@ -31,15 +31,41 @@ _EXPORTS = {
     "builtin_scenarios": "emitter.scenarios",
     "classify_status": "emitter.deliver",
     "contract_schema": "emitter.contract",
-    "dumps": "emitter.generate",
-    "generate": "emitter.generate",
+    "dumps": "emitter.generator",
+    "generate": "emitter.generator",
     "load_scenario": "emitter.scenarios",
     "run_check": "emitter.check",
     "validate": "emitter.contract",
     "validate_bytes": "emitter.contract",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "Ack",
+    "CheckReport",
+    "DeliveryConfig",
+    "DeliveryConfigError",
+    "Finding",
+    "InputError",
+    "Outcome",
+    "ProbeResult",
+    "ReferenceReceiver",
+    "ReplayReport",
+    "ReplaySettings",
+    "Scenario",
+    "ScenarioError",
+    "UsageError",
+    "VssEmitterError",
+    "__version__",
+    "builtin_scenarios",
+    "classify_status",
+    "contract_schema",
+    "dumps",
+    "generate",
+    "load_scenario",
+    "run_check",
+    "validate",
+    "validate_bytes",
+]
 
 if TYPE_CHECKING:
     from emitter.check import CheckReport, ProbeResult, run_check
@@ -52,7 +78,7 @@ if TYPE_CHECKING:
         UsageError,
         VssEmitterError,
     )
-    from emitter.generate import dumps, generate
+    from emitter.generator import dumps, generate
     from emitter.receiver import ReferenceReceiver
     from emitter.replay import ReplayReport, ReplaySettings
     from emitter.scenarios import Scenario, builtin_scenarios, load_scenario

@@ -36,7 +36,7 @@ FIXED: Final = 1
 # (E.164 prefix, number of random trailing digits) per country, [mobile, fixed line].
 # Curated rather than read from libphonenumber's example numbers so the bytes a seed gives do
 # not change with the phonenumbers release; every template is still checked against
-# libphonenumber on first use (and sampled hard by tests/test_generate.py).
+# libphonenumber on first use (and sampled hard by tests/test_generator.py).
 _TEMPLATES: Final[dict[str, tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]]]] = {
     "US": (
         (("+1212736", 4), ("+1415392", 4), ("+1646783", 4), ("+1305421", 4), ("+1206389", 4),

@@ -187,7 +187,7 @@ class ScenarioSource:
         }
 
     def __iter__(self) -> Iterator[Item]:
-        from emitter.generate import dumps, generate
+        from emitter.generator import dumps, generate
 
         streams = [
             generate(scenario, seed=self.seed, n=None, start_at=self.start_at)

@@ -196,7 +196,7 @@ class _ProbeRun:
 
     def payload(self, scenario: str, *, index: int = 0) -> dict[str, Any]:
         """A fresh payload of a built-in scenario, seeded by this probe (so fresh sessionIds)."""
-        from emitter.generate import generate
+        from emitter.generator import generate
 
         payloads = list(generate(scenario, seed=derive_seed(self.seed, str(index)), n=1))
         return payloads[0]
@@ -232,7 +232,7 @@ def derive_seed(seed: int, label: str) -> int:
 
 def dumps(payload: Mapping[str, Any]) -> bytes:
     """The bytes of a payload, through the generator's canonical serialisation."""
-    from emitter.generate import dumps as canonical
+    from emitter.generator import dumps as canonical
 
     return canonical(payload)
 

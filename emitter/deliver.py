@@ -513,7 +513,7 @@ def _one_line(text: str) -> str:
 def _body_bytes(payload: Mapping[str, Any] | bytes) -> bytes:
     if isinstance(payload, bytes | bytearray | memoryview):
         return bytes(payload)
-    from emitter.generate import dumps  # the one canonical serialisation of a payload
+    from emitter.generator import dumps  # the one canonical serialisation of a payload
 
     return dumps(payload)
 

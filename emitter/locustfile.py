@@ -43,7 +43,7 @@ from emitter.deliver import (
     request_headers,
 )
 from emitter.errors import InputError, UsageError, VssEmitterError
-from emitter.generate import dumps, generate
+from emitter.generator import dumps, generate
 from emitter.scenarios import Scenario, load_scenario
 
 logger = logging.getLogger("vss-emitter")

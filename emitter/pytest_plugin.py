@@ -235,7 +235,7 @@ def vss_payload(vss_seed: int) -> Callable[..., Any]:
 
     Seeded from `vss_seed`; each call in a test draws new payloads (fresh sessionIds), and the
     same seed gives the same payloads call by call. `overrides` and `start_at` are passed on to
-    emitter.generate.generate.
+    emitter.generator.generate.
     """
     calls = 0
 
@@ -247,7 +247,7 @@ def vss_payload(vss_seed: int) -> Callable[..., Any]:
         start_at: datetime | None = None,
     ) -> dict[str, Any] | list[dict[str, Any]]:
         nonlocal calls
-        from emitter.generate import generate
+        from emitter.generator import generate
 
         seed = _derive(vss_seed, f"call-{calls}")
         calls += 1

@@ -233,7 +233,7 @@ def test_deliver_all_yields_one_ack_per_payload_in_order() -> None:
 
 
 def test_a_dict_payload_is_sent_as_its_canonical_bytes() -> None:
-    generate = pytest.importorskip("emitter.generate")
+    generate = pytest.importorskip("emitter.generator")
     payload = json.loads(BODY)
     with servers.answering(200) as server:
         deliver(payload, url=server.url, config=FAST)

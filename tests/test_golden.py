@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from emitter.generate import dumps, generate
+from emitter.generator import dumps, generate
 
 GOLDEN = Path(__file__).parent / "golden"
 SEED = 42

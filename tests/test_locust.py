@@ -25,7 +25,7 @@ from werkzeug import Request, Response
 from emitter.cli import _locust, cli
 from emitter.contract import validate_bytes
 from emitter.deliver import USER_AGENT
-from emitter.generate import dumps, generate
+from emitter.generator import dumps, generate
 
 VSS = str(Path(sys.executable).with_name("vss-emitter"))
 RUN_TIMEOUT_S = 40

@@ -5,18 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import emitter
 
 
 def test_all_is_sorted_and_every_name_resolves() -> None:
     assert emitter.__all__ == sorted(emitter.__all__)
+    assert set(emitter.__all__) == {*emitter._EXPORTS, "__version__"}
     for name in emitter.__all__:
         assert getattr(emitter, name) is not None, name
 
 
 def test_public_names_are_the_ones_defined_where_they_are_documented() -> None:
     from emitter.contract import validate
-    from emitter.generate import generate
+    from emitter.generator import generate
 
     assert emitter.validate is validate
     assert emitter.generate is generate
@@ -30,12 +33,8 @@ def test_no_public_name_is_also_a_submodule() -> None:
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
-    try:
+    with pytest.raises(AttributeError, match="no_such_name"):
         emitter.no_such_name  # noqa: B018
-    except AttributeError as exc:
-        assert "no_such_name" in str(exc)
-    else:
-        raise AssertionError("expected AttributeError")
 
 
 def test_importing_the_package_pulls_in_no_heavy_dependency() -> None:

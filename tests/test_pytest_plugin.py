@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import buggy_receivers as bug
 import pytest
 
-import emitter.generate
+import emitter.generator
 import emitter.report
 import emitter.scenarios
 from emitter.check import catalogue
@@ -18,7 +18,7 @@ from emitter.receiver import ReferenceReceiver
 
 # pytester's in-process runs drop modules first imported inside them; PyYAML's C loader does not
 # survive being imported twice, so the kit's modules are imported here, before any inner run.
-KEEP_LOADED = (emitter.generate, emitter.report, emitter.scenarios)
+KEEP_LOADED = (emitter.generator, emitter.report, emitter.scenarios)
 
 # The inner runs get their own options; `-p no:cacheprovider` keeps tmp dirs clean and
 # `-W default` stops this suite's filterwarnings=error from leaking into them.
@@ -139,7 +139,7 @@ def test_vss_seed_fixture_can_be_overridden(pytester: pytest.Pytester) -> None:
     )
     pytester.makepyfile(
         """
-        from emitter.generate import generate
+        from emitter.generator import generate
 
         def test_a(vss_payload):
             assert vss_payload("completed") != vss_payload("completed")
@@ -192,7 +192,7 @@ def test_vss_send_without_a_url_says_how_to_give_one(pytester: pytest.Pytester) 
 def test_importing_the_plugin_does_not_import_the_kit() -> None:
     code = (
         "import sys, emitter.pytest_plugin\n"
-        "heavy = [m for m in ('httpx', 'jsonschema', 'yaml', 'emitter.check', 'emitter.generate',"
+        "heavy = [m for m in ('httpx', 'jsonschema', 'yaml', 'emitter.check', 'emitter.generator',"
         " 'emitter.deliver') if m in sys.modules]\n"
         "print(heavy)"
     )

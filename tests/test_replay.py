@@ -16,7 +16,7 @@ import pytest
 from emitter._source import FileSource
 from emitter.deliver import DeliveryConfig, Outcome
 from emitter.errors import DeliveryConfigError, InputError, UsageError
-from emitter.generate import dumps, generate
+from emitter.generator import dumps, generate
 from emitter.receiver import ReferenceReceiver
 from emitter.replay import (
     BAD_INPUT,

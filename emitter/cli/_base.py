@@ -60,7 +60,8 @@ seed_option = click.option(
     "--seed",
     type=int,
     default=None,
-    help="Seed for the generator; the same seed gives the same bytes. Drawn and printed if omitted.",
+    help="Seed for the generator; the same seed gives the same bytes. "
+    "Drawn and printed if omitted.",
 )
 
 

@@ -14,7 +14,7 @@ import click
 from emitter._timing import parse_instant
 from emitter.cli._base import cli, resolve_seed, seed_option
 from emitter.errors import InputError, UsageError
-from emitter.generate import dumps, generate_tagged, parse_override
+from emitter.generator import dumps, generate_tagged, parse_override
 from emitter.scenarios import Scenario, builtin_scenarios, load_scenario
 
 

@@ -125,7 +125,7 @@ def _items(
 
 
 def _generated(names: Sequence[str], *, count: int, seed: int | None) -> Iterator[Item]:
-    from emitter.generate import dumps, generate_tagged
+    from emitter.generator import dumps, generate_tagged
 
     resolved = resolve_seed(seed)
     # Loaded eagerly: an unknown scenario is an error before the first payload goes out.

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from emitter.cli import cli
-from emitter.generate import dumps, generate
+from emitter.generator import dumps, generate
 from emitter.receiver import ReferenceReceiver
 from tests import servers
 

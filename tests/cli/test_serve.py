@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from emitter.cli import cli
-from emitter.generate import dumps, generate
+from emitter.generator import dumps, generate
 from emitter.receiver import ReferenceReceiver
 
 EXE = str(Path(sys.executable).with_name("vss-emitter"))

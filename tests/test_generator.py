@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from emitter._numbers import COUNTRIES, FIXED, MOBILE, draw_number, number_templates
 from emitter.contract import validate
 from emitter.errors import ScenarioError, UsageError
-from emitter.generate import (
+from emitter.generator import (
     apply_override,
     dumps,
     generate,
