@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import socket
 import ssl
 import time
@@ -28,6 +27,7 @@ import httpcore
 import httpx
 
 from emitter import __version__
+from emitter._payload import session_id_in, session_id_of
 from emitter.errors import DeliveryConfigError
 
 USER_AGENT = f"vss-emitter/{__version__} (+8x8 VSS contract test kit)"
@@ -519,19 +519,9 @@ def _body_bytes(payload: Mapping[str, Any] | bytes) -> bytes:
 
 
 def _session_id(payload: Mapping[str, Any] | bytes) -> str | None:
-    data: Any = payload
     if isinstance(payload, bytes | bytearray | memoryview):
-        try:
-            data = json.loads(bytes(payload))
-        except ValueError:
-            return None
-    if isinstance(data, Mapping):
-        inner = data.get("payload")
-        if isinstance(inner, Mapping):
-            sid = inner.get("sessionId")
-            if isinstance(sid, str):
-                return sid
-    return None
+        return session_id_in(bytes(payload))
+    return session_id_of(payload)
 
 
 # --------------------------------------------------------------------------- transport

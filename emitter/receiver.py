@@ -26,6 +26,7 @@ from types import FrameType, TracebackType
 from typing import IO, Any
 
 from emitter import __version__
+from emitter._payload import session_id_in
 from emitter.contract import Finding, validate_bytes
 from emitter.errors import UsageError
 
@@ -227,7 +228,7 @@ class ReferenceReceiver:
     # ----------------------------------------------------------------- handling
 
     def _judge(self, body: bytes) -> tuple[int, str | None, bool, tuple[Finding, ...]]:
-        session_id = _session_id(body)
+        session_id = session_id_in(body)
         if session_id is not None:
             with self._lock:
                 if session_id in self._seen:
@@ -492,20 +493,6 @@ class _Handler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         with contextlib.suppress(ConnectionError, TimeoutError):
             super().handle()
-
-
-def _session_id(body: bytes) -> str | None:
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    if isinstance(data, dict):
-        inner = data.get("payload")
-        if isinstance(inner, dict):
-            sid = inner.get("sessionId")
-            if isinstance(sid, str):
-                return sid
-    return None
 
 
 def _iso(moment: datetime) -> str:
