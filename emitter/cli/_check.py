@@ -88,8 +88,8 @@ def check(
 
     Every built-in scenario, the documentation's two examples, duplicates, unknown fields,
     the IVR variant, the ack deadline, a burst, header and auth probes. Only HTTP 200 is an
-    ack (unless --accept-2xx); redirects are not followed; --retries is not applied (a
-    check judges the first answer). Exit 0 when no failure-severity probe failed, 1 otherwise.
+    ack (unless --accept-2xx); redirects are not followed; --retries is refused (a check
+    judges the first answer). Exit 0 when no failure-severity probe failed, 1 otherwise.
 
     \b
     Example (CI):
@@ -107,6 +107,11 @@ def check(
         raise UsageError(
             "missing URL: expected the receiver's webhook URL, "
             "e.g. vss-emitter check http://127.0.0.1:8080/webhooks/vss"
+        )
+    if delivery.retries:
+        raise UsageError(
+            "--retries does not apply to check: a conformance check judges the receiver's "
+            "first answer; use it with send or replay, e.g. vss-emitter send URL --retries 1,10"
         )
     check_url(url)  # a bad URL fails before a seed is drawn and printed
     run_seed = resolve_seed(seed)

@@ -146,6 +146,16 @@ def test_an_unusable_url_exits_2_with_one_error_line(url: str, message: str) -> 
     assert "Traceback" not in result.output
 
 
+def test_retries_are_refused_because_a_check_judges_the_first_answer(
+    reference: ReferenceReceiver,
+) -> None:
+    before = reference.counts.deliveries
+    result = run("check", reference.url, "--retries", "1,10")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --retries does not apply to check")
+    assert reference.counts.deliveries == before  # nothing was sent
+
+
 def test_probe_selection_that_matches_nothing_exits_2(reference: ReferenceReceiver) -> None:
     result = run("check", reference.url, "-k", "no-such-probe")
     assert result.exit_code == 2
