@@ -850,16 +850,24 @@ def _run_one(probe: Probe, suite: _Suite) -> ProbeResult:
     )
 
 
-def _unreachable(result: ProbeResult) -> Ack | None:
-    return next((x.ack for x in result.exchanges if x.ack.outcome in _UNREACHABLE), None)
+def _unreachable(result: ProbeResult) -> str | None:
+    ack = next((x.ack for x in result.exchanges if x.ack.outcome in _UNREACHABLE), None)
+    return None if ack is None else f"receiver unreachable ({ack.reason})"
 
 
-def _not_sent(probe: Probe, ack: Ack) -> ProbeResult:
+def _silent(result: ProbeResult) -> bool:
+    """Every request of the probe went unanswered within the ack deadline."""
+    return bool(result.exchanges) and all(
+        x.ack.outcome is Outcome.TIMEOUT for x in result.exchanges
+    )
+
+
+def _not_sent(probe: Probe, why: str) -> ProbeResult:
     return ProbeResult(
         name=probe.name,
         severity=probe.severity,
         passed=False,
-        reason=f"not sent: receiver unreachable ({ack.reason})",
+        reason=f"not sent: {why}",
         exchanges=(),
         elapsed_s=0.0,
         proves=probe.proves,
@@ -889,7 +897,9 @@ def run_check(
 
     `probes` selects by name substring (all when empty); `only` by exact names. The first
     probe runs alone as a pre-flight: when it cannot reach the receiver (refused, DNS, TLS,
-    not HTTP) every other probe is reported failed with that reason at once. Retries are
+    not HTTP) every other probe is reported failed with that reason at once; when it gets no
+    answer within the deadline, a second probe runs alone, and if that one gets none either,
+    the rest are reported failed as "receiver unresponsive". Retries are
     never applied: a conformance check judges the first answer. Raises DeliveryConfigError
     for an unusable URL and UsageError for a selection that matches nothing. `on_start`
     hears the selected probes once the URL and selection are known, before anything is sent.
@@ -924,14 +934,25 @@ def run_check(
     try:
         first = _run_one(chosen[0], suite)
         results = [first]
+        rest = list(chosen[1:])
         dead = _unreachable(first)
+        if dead is None and _silent(first) and rest:
+            # One unanswered probe may be a cold start; two in a row mean the receiver answers
+            # nothing, and every other probe would only wait out the deadline to learn the same.
+            second = _run_one(rest.pop(0), suite)
+            results.append(second)
+            if _silent(second):
+                dead = (
+                    "receiver unresponsive (no answer to the first two probes within the "
+                    f"{config.timeout_s:g} s ack deadline)"
+                )
         if dead is not None:
-            results += [_not_sent(p, dead) for p in chosen[1:]]
+            results += [_not_sent(p, dead) for p in rest]
         else:
             with ThreadPoolExecutor(
                 max_workers=concurrency, thread_name_prefix="vss-probe"
             ) as pool:
-                results += pool.map(lambda p: _run_one(p, suite), chosen[1:])
+                results += pool.map(lambda p: _run_one(p, suite), rest)
     finally:
         if own:
             shared.close()

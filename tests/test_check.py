@@ -345,6 +345,34 @@ def test_a_dead_receiver_fails_every_probe_with_one_reason_after_one_attempt() -
     assert all("\n" not in r.reason for r in report.results)
 
 
+def test_a_receiver_that_never_answers_fails_every_probe_after_two_silent_ones() -> None:
+    with bug.Receiver(bug.slow(3.0)) as receiver:
+        report = check(receiver.url, timeout=0.3)
+        sent = len(receiver.requests)
+    assert report.exit_code == 1
+    first, second, *rest = report.results
+    assert {x.ack.outcome for r in (first, second) for x in r.exchanges} == {Outcome.TIMEOUT}
+    assert sent == len(first.exchanges) + len(second.exchanges)
+    assert rest
+    assert all(r.reason.startswith("not sent: receiver unresponsive") for r in rest)
+    assert all(not r.exchanges for r in rest)
+
+
+def test_one_silent_probe_is_not_enough_to_give_up_on_a_receiver() -> None:
+    # A cold start: the first request is slower than the deadline, the rest are quick.
+    calls = {"n": 0}
+
+    def cold_start(request: bug.Request) -> bug.Answer:
+        calls["n"] += 1
+        return bug.slow(1.0)(request) if calls["n"] == 1 else (200, b"")
+
+    with bug.Receiver(cold_start) as receiver:
+        report = check(receiver.url, timeout=0.3, probes=["docs/", "scenario/busy"])
+    first, *rest = report.results
+    assert not first.passed
+    assert all(r.passed for r in rest)
+
+
 @pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1/x", "http://"])
 def test_an_unusable_url_is_a_config_error(url: str) -> None:
     with pytest.raises(DeliveryConfigError):
