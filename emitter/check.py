@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import json
 import random
 import threading
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from emitter._seeds import derive_seed
 from emitter.deliver import Ack, DeliveryConfig, Outcome
 from emitter.errors import UsageError
 from emitter.vocabulary import leg_key
@@ -222,12 +222,6 @@ class _Suite:
         self.seed = seed
         self.burst = burst
         self.client = client
-
-
-def derive_seed(seed: int, label: str) -> int:
-    """A stable 63-bit seed for `label` under `seed` (hashlib, so it is the same in every run)."""
-    digest = hashlib.sha256(f"{seed}:{label}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def dumps(payload: Mapping[str, Any]) -> bytes:

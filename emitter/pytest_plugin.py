@@ -1,7 +1,8 @@
 """pytest fixtures and options for testing VSS receivers and producers (registered via pytest11).
 
-Loaded in every pytest run of anyone who installs the kit, so this module imports only pytest
-and the standard library at import time; the kit itself is imported inside hooks and fixtures.
+Loaded in every pytest run of anyone who installs the kit, so this module imports only pytest,
+the standard library and emitter._seeds at import time; the rest of the kit is imported inside
+hooks and fixtures.
 
     --vss-target URL        turns the conformance probes into test items `vss::<probe name>`
     --vss-auth-header VALUE sent as Authorization (also $VSS_AUTH_HEADER); enables auth probes
@@ -15,7 +16,6 @@ payload, get the classified Ack), vss_receiver (the reference receiver, reset pe
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import threading
@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from emitter._seeds import derive_seed
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -98,11 +100,6 @@ def pytest_report_header(config: pytest.Config) -> str:
 
         line += f", target={display_url(target)}"
     return line
-
-
-def _derive(seed: int, label: str) -> int:
-    # Same derivation as emitter.check.derive_seed, kept here so importing the plugin stays cheap.
-    return int.from_bytes(hashlib.sha256(f"{seed}:{label}".encode()).digest()[:8], "big") >> 1
 
 
 def _delivery_config(config: pytest.Config) -> DeliveryConfig:
@@ -226,7 +223,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 @pytest.fixture
 def vss_seed(request: pytest.FixtureRequest) -> int:
     """This test's seed: the session seed and the test's node id, hashed (override to fix it)."""
-    return _derive(request.config.stash[_SESSION_SEED], request.node.nodeid)
+    return derive_seed(request.config.stash[_SESSION_SEED], request.node.nodeid)
 
 
 @pytest.fixture
@@ -249,7 +246,7 @@ def vss_payload(vss_seed: int) -> Callable[..., Any]:
         nonlocal calls
         from emitter.generator import generate
 
-        seed = _derive(vss_seed, f"call-{calls}")
+        seed = derive_seed(vss_seed, f"call-{calls}")
         calls += 1
         pairs = tuple(overrides.items()) if isinstance(overrides, Mapping) else tuple(overrides)
         count = 1 if n is None else n
