@@ -50,6 +50,21 @@ class Item:
         return f"Item({self.index}, {self.session_id!r}, {self.where!r})"
 
 
+def _check_readable(path: str) -> None:
+    """InputError unless `path` can be opened for reading (not only a regular file).
+
+    A pipe counts: `-f <(zcat captured.ndjson.gz)` hands over /dev/fd/63, a FIFO. It is
+    not opened here, since opening a FIFO blocks until its writer is there.
+    """
+    expected = "expected an NDJSON or JSON fixture file, e.g. `captured.ndjson`"
+    if os.path.isdir(path):
+        raise InputError(f"cannot read `{path}`: is a directory ({expected})")
+    if not os.path.exists(path):
+        raise InputError(f"cannot read `{path}`: no such file ({expected})")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"cannot read `{path}`: permission denied ({expected})")
+
+
 def _session_id(line: bytes) -> str | None:
     match = _SESSION_ID.search(line) or _SESSION_ID_ESCAPED.search(line)
     if match is None:
@@ -99,11 +114,8 @@ class FileSource:
             raise UsageError("no input: give fixture files, e.g. `captured.ndjson`, or --scenario")
         self.paths = [str(p) for p in paths]
         for path in self.paths:
-            if path != "-" and not os.path.isfile(path):
-                raise InputError(
-                    f"cannot read `{path}`: no such file (expected an NDJSON or JSON fixture "
-                    "file, e.g. `captured.ndjson`)"
-                )
+            if path != "-":
+                _check_readable(path)
 
     def describe(self) -> dict[str, Any]:
         return {"files": [p if p == "-" else str(Path(p).resolve()) for p in self.paths]}

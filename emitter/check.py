@@ -171,28 +171,48 @@ class _ProbeRun:
         config: DeliveryConfig | None = None,
         client: httpx.Client | None = None,
     ) -> Ack:
+        ack = self._deliver(body, config=config, client=client)
+        self._record([Exchange(body=body, ack=ack, note=note)])
+        return ack
+
+    def send_at_once(self, bodies: Sequence[bytes], *, note: str = "") -> list[Ack]:
+        """Deliver every body at the same instant, one thread each, as a burst from 8x8 would.
+
+        The exchanges are recorded in the order of `bodies`, not the order the answers came
+        in, so a report of the same seed lists them the same way every run.
+        """
+        barrier = threading.Barrier(len(bodies))
+
+        def one(body: bytes) -> Ack:
+            barrier.wait(timeout=30)
+            return self._deliver(body)
+
+        with ThreadPoolExecutor(max_workers=len(bodies), thread_name_prefix="vss-burst") as pool:
+            acks = list(pool.map(one, bodies))
+        self._record(
+            [Exchange(body=b, ack=a, note=note) for b, a in zip(bodies, acks, strict=True)]
+        )
+        return acks
+
+    def _deliver(
+        self,
+        body: bytes,
+        *,
+        config: DeliveryConfig | None = None,
+        client: httpx.Client | None = None,
+    ) -> Ack:
         from emitter.deliver import deliver
 
-        ack = deliver(
+        return deliver(
             body,
             url=self.suite.url,
             config=config or self.suite.config,
             client=client or self.suite.client,
         )
+
+    def _record(self, exchanges: Iterable[Exchange]) -> None:
         with self._lock:
-            self._exchanges.append(Exchange(body=body, ack=ack, note=note))
-        return ack
-
-    def send_at_once(self, bodies: Sequence[bytes], *, note: str = "") -> list[Ack]:
-        """Deliver every body at the same instant, one thread each, as a burst from 8x8 would."""
-        barrier = threading.Barrier(len(bodies))
-
-        def one(body: bytes) -> Ack:
-            barrier.wait(timeout=30)
-            return self.send(body, note=note)
-
-        with ThreadPoolExecutor(max_workers=len(bodies), thread_name_prefix="vss-burst") as pool:
-            return list(pool.map(one, bodies))
+            self._exchanges.extend(exchanges)
 
     def payload(self, scenario: str, *, index: int = 0) -> dict[str, Any]:
         """A fresh payload of a built-in scenario, seeded by this probe (so fresh sessionIds)."""
@@ -567,11 +587,20 @@ def _probe_charset(probe: _ProbeRun) -> _Verdict:
     return _all_acked([ack])
 
 
+def _suite_secrets(probe: _ProbeRun) -> tuple[str, ...]:
+    # A probe that sends without the real credential must still redact it: a receiver that
+    # refuses the request may well name the token it expected.
+    from emitter.deliver import config_secrets
+
+    return config_secrets(probe.config, url=probe.suite.url)
+
+
 def _probe_no_auth(probe: _ProbeRun) -> _Verdict:
     config = dataclasses.replace(
         probe.config,
         auth_header=None,
         headers=tuple((k, v) for k, v in probe.config.headers if k.lower() != "authorization"),
+        secrets=_suite_secrets(probe),
     )
     ack = probe.send(
         dumps(probe.payload(probe.choice.completed)),
@@ -585,7 +614,7 @@ def _probe_wrong_auth(probe: _ProbeRun) -> _Verdict:
     wrong = "Basic " + "dnNzLWVtaXR0ZXI6d3JvbmctcGFzc3dvcmQ="  # vss-emitter:wrong-password
     if wrong == probe.config.auth_header:
         wrong = "Bearer vss-emitter-wrong-token"
-    config = dataclasses.replace(probe.config, auth_header=wrong)
+    config = dataclasses.replace(probe.config, auth_header=wrong, secrets=_suite_secrets(probe))
     ack = probe.send(
         dumps(probe.payload(probe.choice.completed)),
         config=config,
@@ -898,13 +927,14 @@ def run_check(
     for an unusable URL and UsageError for a selection that matches nothing. `on_start`
     hears the selected probes once the URL and selection are known, before anything is sent.
     """
-    from emitter.deliver import build_client, check_url
+    from emitter.deliver import DEFAULT_MAX_CONNECTIONS, build_client, check_url, request_headers
 
     if concurrency < 1:
         raise UsageError(f"invalid concurrency {concurrency}: expected 1 or more, e.g. 8")
     if burst < 2:
         raise UsageError(f"invalid burst size {burst}: expected 2 or more, e.g. 20")
     target = check_url(url)
+    request_headers(config)  # a header that cannot be sent fails the run, not every probe
     config = dataclasses.replace(config, retries=())
     chosen = select_probes(catalogue(auth=bool(config.auth_header), burst=burst), probes)
     if only is not None:
@@ -916,7 +946,10 @@ def run_check(
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     own = client is None
-    shared = client if client is not None else build_client(config)
+    # The burst's requests and the other probes running meanwhile share this client: a
+    # request waiting for a pooled connection waits on its own ack deadline.
+    pool_size = max(DEFAULT_MAX_CONNECTIONS, burst + concurrency)
+    shared = client if client is not None else build_client(config, max_connections=pool_size)
     suite = _Suite(
         url=target,
         config=config,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import re
 import socket
 import ssl
 import time
@@ -35,6 +36,7 @@ EXCERPT_CHARS = 200  # how much of a receiver's answer a reason or report shows
 _BODY_READ_CAP = 64 * 1024  # an ack body is never needed in full; a huge one is not read
 _HEAD_KEPT = 64  # first bytes of an answer kept to show what a non-HTTP peer said
 _WRITE_SLICE = 64 * 1024
+DEFAULT_MAX_CONNECTIONS = 100  # per client; a burst bigger than this needs a bigger pool
 
 # Header names whose values are credentials. 8x8's httpAuthHeader travels as Authorization;
 # the rest are the usual places a receiver's gateway puts keys and sessions.
@@ -128,7 +130,9 @@ def config_secrets(config: DeliveryConfig, *, url: str | None = None) -> tuple[s
     found: list[str] = []
     if config.auth_header:
         found += _with_credential_part(config.auth_header)
-    found += [s for s in config.secrets if s]
+    for secret in config.secrets:
+        if secret:
+            found += _with_credential_part(secret)
     for name, value in config.headers:
         if value and is_secret_header(name):
             found += _with_credential_part(value)
@@ -149,13 +153,14 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def display_url(url: str) -> str:
-    """The URL as it may be printed: a password in it is replaced by ***."""
+    """The URL as it may be printed: a password in it is replaced by ***, the user name kept."""
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
         return url
     if parsed.password:
-        return str(parsed.copy_with(password=REDACTED)).replace("%2A%2A%2A", REDACTED)
+        user = parsed.userinfo.partition(b":")[0]
+        return str(parsed.copy_with(userinfo=user + b":" + REDACTED.encode()))
     return url
 
 
@@ -206,13 +211,52 @@ def request_headers(config: DeliveryConfig) -> dict[str, str]:
             del headers[existing]
         headers[name] = value
     for name, value in headers.items():
-        if any(c in value for c in "\r\n\0"):
-            shown = REDACTED if is_secret_header(name) else repr(value)
-            raise DeliveryConfigError(
-                f"invalid value {shown} for header {name!r}: it contains a line break or NUL; "
-                "expected one line, e.g. -H 'X-Tenant: acme'"
-            )
+        _check_header(name, value)
     return headers
+
+
+# RFC 9110 token characters: what a header name may be made of.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 field values: visible characters, space and tab only.
+_HEADER_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def is_header_name(name: str) -> bool:
+    """Whether `name` can be sent as an HTTP header name (an RFC 9110 token)."""
+    return _TOKEN.fullmatch(name) is not None
+
+
+def _check_header(name: str, value: str) -> None:
+    if not is_header_name(name):
+        raise DeliveryConfigError(
+            f"invalid header name {name!r}: expected letters, digits and !#$%&'*+-.^_`|~ only, "
+            "e.g. -H 'X-Tenant: acme'"
+        )
+    shown = REDACTED if is_secret_header(name) else repr(value)
+    if any(c in value for c in "\r\n\0"):
+        raise DeliveryConfigError(
+            f"invalid value {shown} for header {name!r}: it contains a line break or NUL; "
+            "expected one line, e.g. -H 'X-Tenant: acme'"
+        )
+    if not value.isascii():
+        # Header values travel as bytes: httpx encodes str values as ASCII (and crashes
+        # mid-delivery on anything else), aiohttp as UTF-8; only ASCII means the same bytes
+        # whichever command of the kit sends it.
+        example = (
+            "--auth-header 'Bearer abc123'"
+            if name.lower() == "authorization"
+            else "-H 'X-Tenant: acme'"
+        )
+        raise DeliveryConfigError(
+            f"invalid value {shown} for header {name!r}: it has non-ASCII characters, which "
+            f"an HTTP header cannot carry as text; expected ASCII, e.g. {example} "
+            "(percent- or base64-encode other characters)"
+        )
+    if _HEADER_CONTROL.search(value):
+        raise DeliveryConfigError(
+            f"invalid value {shown} for header {name!r}: it contains a control character; "
+            "expected printable text, e.g. -H 'X-Tenant: acme'"
+        )
 
 
 def _ssl_context(config: DeliveryConfig) -> ssl.SSLContext:
@@ -233,14 +277,20 @@ def _ssl_context(config: DeliveryConfig) -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def build_client(config: DeliveryConfig) -> httpx.Client:
+def build_client(
+    config: DeliveryConfig, *, max_connections: int = DEFAULT_MAX_CONNECTIONS
+) -> httpx.Client:
     """A sync client that never follows redirects, verifies TLS per config, enforces the deadline.
 
     Environment proxies are ignored: 8x8's platform connects to the receiver directly, and a
-    proxy would blur refused, DNS and TLS faults into the proxy's own answers.
+    proxy would blur refused, DNS and TLS faults into the proxy's own answers. A request that
+    waits for a free connection waits on its own deadline, so `max_connections` must cover the
+    most deliveries the caller sends at once.
     """
     return httpx.Client(
-        transport=_DeadlineTransport(ssl_context=_ssl_context(config)),
+        transport=_DeadlineTransport(
+            ssl_context=_ssl_context(config), max_connections=max_connections
+        ),
         follow_redirects=False,
         timeout=config.timeout_s,
         trust_env=False,
@@ -501,13 +551,37 @@ def _show_bytes(raw: bytes) -> str:
 
 
 def _excerpt(raw: bytes, secrets: Iterable[str]) -> str:
-    text = raw[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
-    text = _one_line(redact(text, secrets))
+    # Redact the whole body before anything is cut: a secret straddling the cut would
+    # otherwise leak its first characters. Whitespace is collapsed after redaction too, since
+    # a pretty-printed body can push a secret far past the shown part.
+    shown = raw[:_BODY_READ_CAP]
+    text = redact(shown.decode("utf-8", errors="replace"), secrets)
+    if len(raw) >= _BODY_READ_CAP:
+        text = _redact_cut_tail(text, secrets)
+    text = _one_line(text)
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
 
 
+def _redact_cut_tail(text: str, secrets: Iterable[str]) -> str:
+    """Mask the start of a secret that the body read cap cut in two."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        for size in range(len(secret) - 1, 0, -1):
+            if text.endswith(secret[:size]):
+                return text[:-size] + REDACTED
+    return text
+
+
+# C0 and C1 control characters (ESC starts a terminal escape sequence) and DEL.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """One printable line: whitespace collapsed, control characters shown as U+FFFD.
+
+    A hostile receiver's answer is printed on the user's terminal; its control characters
+    (ANSI escapes, backspaces, bells) must not reach it.
+    """
+    return _CONTROL.sub("\ufffd", " ".join(text.split()))
 
 
 def _body_bytes(payload: Mapping[str, Any] | bytes) -> bytes:
@@ -665,10 +739,10 @@ class _ResponseStream(httpx.SyncByteStream):
 class _DeadlineTransport(httpx.BaseTransport):
     """httpx's HTTP/1.1 transport, on network streams that honour the delivery's deadline."""
 
-    def __init__(self, *, ssl_context: ssl.SSLContext) -> None:
+    def __init__(self, *, ssl_context: ssl.SSLContext, max_connections: int) -> None:
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
-            max_connections=100,
+            max_connections=max_connections,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
             network_backend=_DeadlineBackend(),

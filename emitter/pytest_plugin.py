@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from emitter.deliver import Ack, DeliveryConfig
     from emitter.receiver import ReferenceReceiver
 
+_MAX_BURST = 1000  # the same bounds as `vss-emitter check --burst`
 _SESSION_SEED = pytest.StashKey[int]()
 _RUNNER = pytest.StashKey["_SuiteRunner"]()
 
@@ -88,8 +89,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "vss: a vss-emitter conformance probe (--vss-target)")
+    _check_options(config)
     seed = config.getoption("vss_seed")
     config.stash[_SESSION_SEED] = seed if seed is not None else secrets.randbelow(2**32)
+
+
+def _check_options(config: pytest.Config) -> None:
+    """The --vss-* values the probes cannot run with: one usage error, not a traceback per item."""
+    import math
+
+    timeout = config.getoption("vss_timeout")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise pytest.UsageError(
+            f"--vss-timeout {timeout:g}: expected an ack deadline in seconds above 0, "
+            "e.g. --vss-timeout 10"
+        )
+    burst = config.getoption("vss_burst")
+    if not 2 <= burst <= _MAX_BURST:
+        raise pytest.UsageError(
+            f"--vss-burst {burst}: expected 2 to {_MAX_BURST} deliveries at once, "
+            "e.g. --vss-burst 20"
+        )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -195,13 +215,17 @@ def pytest_collection_modifyitems(
     target = config.getoption("vss_target")
     if not target:
         return
-    from emitter.deliver import check_url
+    from emitter.deliver import check_url, request_headers
     from emitter.errors import VssEmitterError
 
     try:
         check_url(target)
     except VssEmitterError as exc:
         raise pytest.UsageError(f"--vss-target: {exc}") from None
+    try:
+        request_headers(_delivery_config(config))
+    except VssEmitterError as exc:
+        raise pytest.UsageError(f"--vss-auth-header: {exc}") from None
     config.stash[_RUNNER] = _SuiteRunner(config)
     suite = VssSuite.from_parent(session, name="vss", nodeid="vss")
     report = session.ihook.pytest_make_collect_report(collector=suite)

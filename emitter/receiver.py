@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import signal
 import socket
 import socketserver
@@ -40,6 +41,7 @@ __all__ = [
 
 DEFAULT_BODY_CAP = 1 << 20
 _IDLE_TIMEOUT_S = 30  # a keep-alive connection that says nothing for this long is closed
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]+")
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,16 @@ class Delivery:
         return self.status == 200
 
     def record(self) -> dict[str, Any]:
-        """The --record NDJSON object: no headers, the payload parsed when it is JSON."""
+        """The --record NDJSON object: no headers, the payload parsed when it is JSON.
+
+        A body that is not strict JSON (not JSON, NaN or Infinity, nested too deep to parse)
+        is recorded as text, so every line of the record stays valid JSON.
+        """
         payload: Any = None
         if self.body:
             try:
-                payload = json.loads(self.body)
-            except ValueError:
+                payload = json.loads(self.body, parse_constant=_no_constant)
+            except (ValueError, RecursionError):
                 payload = self.body.decode("utf-8", errors="replace")
         return {
             "received_at": _iso(self.received_at),
@@ -259,14 +265,14 @@ class ReferenceReceiver:
                 duplicates=c.duplicates + delivery.duplicate,
             )
             if self._record is not None:
-                self._record.write(json.dumps(delivery.record(), ensure_ascii=False) + "\n")
+                self._record.write(_json_text(delivery.record()) + "\n")
             if self._log is not None:
-                self._log(delivery.line())
+                self._log(_printable(delivery.line()))
 
     def _say(self, text: str) -> None:
         if self._log is not None:
             with self._lock:
-                self._log(text)
+                self._log(_printable(text))
 
     def _close_record(self) -> None:
         if self._record is not None:
@@ -429,11 +435,13 @@ class _Handler(BaseHTTPRequestHandler):
         size = 0
         while True:
             line = self.rfile.readline(1024)
-            try:
-                chunk_size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                self._refuse(receiver, 400, "malformed chunked body")
+            # Only plain hex counts as a chunk size: int(b"-1", 16) and int(b"0x10", 16) are
+            # accepted by Python, and a negative size would read to EOF past --body-cap.
+            digits = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or _CHUNK_SIZE.fullmatch(digits) is None:
+                self._refuse(receiver, 400, "malformed chunked body: bad chunk size line")
                 return None
+            chunk_size = int(digits, 16)
             if chunk_size == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass  # trailers
@@ -444,8 +452,14 @@ class _Handler(BaseHTTPRequestHandler):
                     receiver, 413, f"body exceeds the {receiver.body_cap}-byte cap (chunked)"
                 )
                 return None
-            chunks.append(self.rfile.read(chunk_size))
-            self.rfile.readline(1024)
+            chunk = self.rfile.read(chunk_size)
+            if len(chunk) < chunk_size:
+                self.close_connection = True  # the sender went away mid-body: nothing to answer
+                return None
+            chunks.append(chunk)
+            if self.rfile.readline(1024) not in (b"\r\n", b"\n"):
+                self._refuse(receiver, 400, "malformed chunked body: no line break after a chunk")
+                return None
 
     def _refuse(self, receiver: ReferenceReceiver, status: int, message: str) -> None:
         # The unread body makes the connection unusable for a next request: close it.
@@ -469,12 +483,17 @@ class _Handler(BaseHTTPRequestHandler):
         body = {"status": "rejected", "error": f"{self.command} is not allowed; POST a payload"}
         self._answer(405, body, extra=(("Allow", "POST"),))
 
-    do_GET = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _not_allowed
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers 501 without an Allow header to a method it has no do_X for
+        # (TRACE, CONNECT, anything made up); every method but POST gets the same 405.
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
 
     def _answer(
         self, status: int, body: dict[str, Any], *, extra: tuple[tuple[str, str], ...] = ()
     ) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
+        data = _json_text(body).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -493,6 +512,32 @@ class _Handler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         with contextlib.suppress(ConnectionError, TimeoutError):
             super().handle()
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_text(document: Any) -> str:
+    """JSON text that always encodes as UTF-8: readable non-ASCII, \\u escapes when needed."""
+    text = json.dumps(document, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate ("\ud800" in the body) is valid JSON but not UTF-8: only an
+        # escape can carry it, into the answer and the record alike.
+        text = json.dumps(document, ensure_ascii=True)
+    return text
+
+
+# C0/C1 control characters and DEL: a body's "\u001b[2J" must not drive the terminal.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """A log line safe for any terminal: control characters and lone surrogates escaped."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _iso(moment: datetime) -> str:

@@ -243,6 +243,28 @@ def junit_xml(report: CheckReport) -> bytes:
 # --- files ---------------------------------------------------------------------------------
 
 
+def _read_umask_once() -> int:
+    # os.umask can only be read by setting it; done once, at import, before report threads.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_IMPORT_UMASK = _read_umask_once()
+
+
+def _umask() -> int:
+    """The process umask now, read without changing it where the OS allows (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _IMPORT_UMASK
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write via a temporary file in the same folder and os.replace, so nothing is half-written."""
     target = Path(path)
@@ -257,6 +279,9 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        # mkstemp makes the file 0600; a report is an ordinary file, so it gets the mode any
+        # other new file would (0666 minus the umask).
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)

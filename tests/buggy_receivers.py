@@ -49,6 +49,7 @@ class Receiver:
     read_body: bool = True  # False reproduces the "answer before reading the body" bug
     max_concurrent: int | None = None  # above this many requests at once: 503
     hold_s: float = 0.0  # time each request is held (makes concurrency visible)
+    backlog: int = 5  # listen queue; a burst of new connections above it is reset
     requests: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -67,7 +68,8 @@ class Receiver:
                 with contextlib.suppress(ConnectionError):
                     receiver._serve(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server_class = type("_Server", (ThreadingHTTPServer,), {"request_queue_size": self.backlog})
+        self._server = server_class(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

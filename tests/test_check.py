@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,7 @@ from emitter.check import (
 from emitter.deliver import DeliveryConfig, Outcome
 from emitter.errors import DeliveryConfigError, UsageError
 from emitter.receiver import ReferenceReceiver
+from emitter.report import report_json, terminal_lines
 from emitter.scenarios import builtin_scenarios
 
 DOCS = Path(__file__).parent / "fixtures" / "docs"
@@ -407,3 +411,82 @@ def test_report_json_round_trips_payloads(
     report, _ = recorded
     first = report.results[0].exchanges[0]
     assert first.payload() == json.loads(example_bytes("success"))
+
+
+# --- bursts larger than a default connection pool, report order, auth answers ---------------
+
+
+def test_a_burst_larger_than_100_is_sent_at_once_and_all_acked() -> None:
+    # The receiver answers only once every delivery of the burst is in flight at once: a
+    # sender whose connection pool queues some of them gets no answer at all.
+    burst = 120
+    everyone = threading.Barrier(burst)
+
+    def when_all_arrived(request: bug.Request) -> bug.Answer:
+        try:
+            everyone.wait(timeout=10)
+        except threading.BrokenBarrierError:
+            return 503, b"not every delivery of the burst arrived at once"
+        return 200, b"ok"
+
+    with bug.Receiver(when_all_arrived, backlog=1024) as receiver:
+        report = check(receiver.url, timeout=3.0, burst=burst, probes=["delivery/burst"])
+        everyone.abort()  # frees handlers still waiting when the check failed
+    (result,) = report.results
+    assert result.passed, result.reason
+    assert len(result.exchanges) == burst
+
+
+def test_burst_exchanges_are_reported_in_sending_order_whatever_the_answer_order() -> None:
+    def session_ids(answer_order_seed: int) -> list[str]:
+        jitter = random.Random(answer_order_seed)
+        lock = threading.Lock()
+
+        def answer_in_random_order(request: bug.Request) -> bug.Answer:
+            with lock:
+                delay = jitter.random() * 0.1
+            time.sleep(delay)
+            return 200, b"ok"
+
+        with bug.Receiver(answer_in_random_order, backlog=64) as receiver:
+            report = check(receiver.url, seed=5, burst=8, probes=["delivery/burst"])
+        (result,) = report.results
+        assert result.passed, result.reason
+        return [x.payload()["payload"]["sessionId"] for x in result.exchanges]
+
+    first, second = session_ids(1), session_ids(2)
+    assert first == second
+    assert len(set(first)) == 8
+
+
+def test_auth_probe_answers_naming_the_token_never_show_it() -> None:
+    refusal = 503  # not a 4xx: both probes fail, so the answer shows in every reason
+    credential = "s3cr3tTOKEN"
+
+    def names_the_token(request: bug.Request) -> bug.Answer:
+        if request.headers.get("authorization") != f"Bearer {credential}":
+            return (
+                refusal,
+                f'{{"error":"unauthorized","hint":"expected token {credential}"}}'.encode(),
+            )
+        return 200, b"ok"
+
+    config = DeliveryConfig(
+        timeout_s=5, auth_header=f"Bearer {credential}", secrets=(f"Bearer {credential}",)
+    )
+    with bug.Receiver(names_the_token) as receiver:
+        report = check(receiver.url, config=config, probes=["auth/"])
+    assert [r.name for r in report.results] == [
+        "auth/missing-authorization",
+        "auth/wrong-authorization",
+    ]
+    assert not any(r.passed for r in report.results)
+    shown = "\n".join(terminal_lines(report)) + json.dumps(report_json(report))
+    assert credential not in shown
+    assert "expected token ***" in shown
+
+
+def test_a_header_that_cannot_be_sent_fails_the_run_not_every_probe() -> None:
+    config = DeliveryConfig(timeout_s=5, headers=(("X-Tenant", "acmé"),))
+    with pytest.raises(DeliveryConfigError, match="'X-Tenant'"):
+        check("http://127.0.0.1:9/", config=config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import httpx
@@ -319,3 +320,102 @@ def test_any_other_transport_failure_is_an_error_outcome_not_an_exception() -> N
     assert isinstance(ack, Ack)
     assert ack.outcome is Outcome.ERROR
     assert "proxy said no" in ack.reason
+
+
+# --- what a hostile receiver's answer can and cannot do to the output -----------------------
+
+AUTH_VALUE = "Bearer tok3nSECRETvalue123"
+
+
+def padded_echo(padding: int) -> servers.Server:
+    """Answers 400 with `padding` spaces, then the Authorization header it was sent."""
+
+    def respond(
+        server: servers.Server, conn: socket.socket, request: servers.Request | None
+    ) -> None:
+        if request is not None:
+            body = b" " * padding + request.headers.get("authorization", "").encode()
+            conn.sendall(servers.http_response(400, body))
+
+    return servers.Server(respond)
+
+
+def test_a_secret_straddling_the_excerpt_cut_is_redacted_whole() -> None:
+    # The token starts 10 bytes before byte 800, where the excerpt used to cut the raw body.
+    with padded_echo(790) as server:
+        ack = deliver(BODY, url=server.url, config=DeliveryConfig(auth_header=AUTH_VALUE))
+    for shown in (ack.reason, ack.body_excerpt):
+        assert "tok" not in shown
+        assert "Bearer" not in shown
+    assert ack.body_excerpt == "***"
+
+
+def test_a_pretty_printed_echo_never_shows_part_of_the_token() -> None:
+    def respond(
+        server: servers.Server, conn: socket.socket, request: servers.Request | None
+    ) -> None:
+        if request is not None:
+            sent = {"authorization": request.headers.get("authorization")}
+            echoed = {"error": "bad request", "request": {"headers": sent}}
+            body = json.dumps(echoed, indent=101).encode()  # debug endpoints pretty-print
+            conn.sendall(servers.http_response(400, body))
+
+    with servers.Server(respond) as server:
+        ack = deliver(BODY, url=server.url, config=DeliveryConfig(auth_header=AUTH_VALUE))
+    assert '"authorization": "***"' in ack.body_excerpt
+    assert "tok3n" not in ack.reason + ack.body_excerpt
+
+
+def test_a_secret_cut_by_the_body_read_cap_is_masked() -> None:
+    # 64 KiB of blanks collapse to one: the start of the token cut at the cap would show.
+    with padded_echo(64 * 1024 - 12) as server:
+        ack = deliver(BODY, url=server.url, config=DeliveryConfig(auth_header=AUTH_VALUE))
+    assert ack.body_excerpt == "***"
+    assert "tok" not in ack.reason
+
+
+def test_control_characters_from_the_receiver_never_reach_the_reason() -> None:
+    body = b"err\x00\x07\x1b[31mred\x1b[0m \xc2\x9b2J\x7f done"
+    with servers.answering(500, body) as server:
+        ack = deliver(BODY, url=server.url, config=FAST)
+    for shown in (ack.reason, ack.body_excerpt):
+        assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in shown), repr(shown)
+        assert "\ufffd[31mred" in shown
+    assert ack.body_excerpt.endswith("done")
+
+
+def test_config_secrets_derives_the_credential_of_every_extra_secret() -> None:
+    found = config_secrets(DeliveryConfig(secrets=("Bearer s3cr3tTOKEN",)))
+    assert {"Bearer s3cr3tTOKEN", "s3cr3tTOKEN"} <= set(found)
+
+
+def test_display_url_keeps_the_user_name_and_masks_only_the_password() -> None:
+    assert display_url("http://alice:pa55@host.invalid/vss") == "http://alice:***@host.invalid/vss"
+    assert display_url("http://alice@host.invalid/") == "http://alice@host.invalid/"
+
+
+@pytest.mark.parametrize(
+    ("headers", "auth"),
+    [((), "Bearer tökén"), ((("X-A", "😀"),), None), ((("X-Api-Key", "clé-secrète"),), None)],
+)
+def test_a_non_ascii_header_value_is_a_config_error_naming_only_the_header(
+    headers: tuple[tuple[str, str], ...], auth: str | None
+) -> None:
+    config = DeliveryConfig(headers=headers, auth_header=auth)
+    with pytest.raises(DeliveryConfigError) as raised:
+        request_headers(config)
+    message = str(raised.value)
+    name = headers[0][0] if headers else "Authorization"
+    assert repr(name) in message
+    assert "\n" not in message
+    if name != "X-A":  # a credential: never shown
+        assert "***" in message
+        assert "tökén" not in message
+        assert "secrète" not in message
+    with pytest.raises(DeliveryConfigError):
+        deliver(BODY, url="http://127.0.0.1:9/", config=config)
+
+
+def test_an_illegal_header_name_is_a_config_error() -> None:
+    with pytest.raises(DeliveryConfigError, match="invalid header name 'X\\(y\\)'"):
+        request_headers(DeliveryConfig(headers=(("X(y)", "1"),)))

@@ -204,3 +204,35 @@ def test_a_bad_vss_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--vss-target", "ftp://nowhere/x", *INNER)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--vss-target: invalid URL 'ftp://nowhere/x'*"])
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--vss-burst", "1"), "--vss-burst 1: expected 2 to 1000"),
+        (("--vss-timeout", "-1"), "--vss-timeout -1: expected an ack deadline"),
+        (("--vss-timeout", "0"), "--vss-timeout 0: expected an ack deadline"),
+    ],
+)
+def test_an_unusable_probe_option_is_a_usage_error_not_failed_items(
+    pytester: pytest.Pytester, reference: ReferenceReceiver, option: tuple[str, str], message: str
+) -> None:
+    before = reference.counts.deliveries
+    result = pytester.runpytest("--vss-target", reference.url, *INNER, *option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert reference.counts.deliveries == before
+
+
+def test_a_non_ascii_auth_header_is_a_usage_error_that_hides_it(
+    pytester: pytest.Pytester, reference: ReferenceReceiver
+) -> None:
+    result = pytester.runpytest(
+        "--vss-target", reference.url, "--vss-auth-header", "Bearer tökén", *INNER
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--vss-auth-header: invalid value *** for header 'Authorization'*"]
+    )
+    assert "tökén" not in result.stdout.str() + result.stderr.str()

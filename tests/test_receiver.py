@@ -304,3 +304,145 @@ def test_clear_forgets_sessions(receiver: ReferenceReceiver) -> None:
     receiver.clear()
     assert post(receiver.url, body).json()["duplicate"] is False
     assert receiver.counts.deliveries == 1
+
+
+# --- hostile bodies and requests: always an answer, never a dropped connection ---------------
+
+
+def status_of(answer: bytes) -> int:
+    assert answer.startswith(b"HTTP/1.1 "), answer[:200]
+    return int(answer.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize(
+    ("field", "status"),
+    [
+        ("note", 200),
+        ("subAccountId", 400),
+    ],  # unknown fields are ignored; subAccountId has a pattern
+)
+def test_a_lone_surrogate_in_a_payload_is_answered_recorded_and_logged(
+    tmp_path: Path, field: str, status: int
+) -> None:
+    record = tmp_path / "deliveries.ndjson"
+    logged: list[bytes] = []
+    payload = clean_payload()
+    payload["payload"][field] = "\ud800"
+    body = json.dumps(payload).encode()  # ensure_ascii: the surrogate travels as "\ud800"
+    assert b"\\ud800" in body
+    # A strict UTF-8 log, like a terminal's: a surrogate that reaches it raises.
+    with ReferenceReceiver(record=record, log=lambda line: logged.append(line.encode())) as rx:
+        response = post(rx.url, body)
+    assert response.status_code == status
+    assert response.json()["status"] == ("accepted" if status == 200 else "rejected")
+    (line,) = read_record(record)
+    assert line["status"] == status
+    assert line["payload"]["payload"][field] == "\ud800"
+    assert len(logged) == 1
+
+
+def test_a_lone_surrogate_sessionid_gets_an_answer_and_a_record(tmp_path: Path) -> None:
+    record = tmp_path / "deliveries.ndjson"
+    logged: list[bytes] = []
+    with ReferenceReceiver(record=record, log=lambda line: logged.append(line.encode())) as rx:
+        answer = raw_exchange(
+            rx.url,
+            b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 34\r\n\r\n"
+            b'{"payload":{"sessionId":"\\ud800"}}',
+        )
+    assert status_of(answer) == 400
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["sessionId"] == "\ud800"
+    (line,) = read_record(record)
+    assert line["session_id"] == "\ud800"
+    assert b"\\ud800" in logged[0]
+
+
+def test_a_deeply_nested_body_with_record_is_answered_400_and_recorded_as_text(
+    tmp_path: Path,
+) -> None:
+    record = tmp_path / "deliveries.ndjson"
+    body = b"[" * 100_000 + b"]" * 100_000
+    with ReferenceReceiver(record=record) as rx:
+        response = post(rx.url, body)
+    assert response.status_code == 400
+    (line,) = read_record(record)
+    assert line["status"] == 400
+    assert line["payload"] == body.decode()
+
+
+def test_a_nan_body_is_recorded_as_text_so_the_record_stays_strict_json(tmp_path: Path) -> None:
+    record = tmp_path / "deliveries.ndjson"
+    body = b'{"payload":{"sessionId":"n1","callCount":NaN}}'
+    with ReferenceReceiver(record=record) as rx:
+        response = post(rx.url, body)
+    assert response.status_code == 400
+
+    def refuse(name: str) -> None:
+        raise ValueError(name)
+
+    (text,) = record.read_text(encoding="utf-8").splitlines()
+    line = json.loads(text, parse_constant=refuse)
+    assert line["payload"] == body.decode()
+
+
+@pytest.mark.parametrize("size", [b"-1", b"+5", b"0x5", b"1_0", b" ", b"zz"])
+def test_a_chunk_size_that_is_not_plain_hex_is_refused_400(
+    receiver: ReferenceReceiver, size: bytes
+) -> None:
+    port = int(receiver.url.rsplit(":", 1)[1].strip("/"))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        # Only the size line, and the connection stays open for writing: a receiver that
+        # reads the body to EOF never answers.
+        conn.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\n"
+        )
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert status_of(answer) == 400
+    assert b"malformed chunked body" in answer
+    (delivery,) = receiver.deliveries
+    assert delivery.status == 400
+
+
+def test_a_chunk_cut_short_by_the_sender_is_not_judged(receiver: ReferenceReceiver) -> None:
+    port = int(receiver.url.rsplit(":", 1)[1].strip("/"))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\na\r\n{}")
+        conn.shutdown(socket.SHUT_WR)
+        assert conn.recv(65536) == b""
+    assert receiver.deliveries == []
+
+
+def test_chunk_extensions_and_upper_case_hex_are_read(receiver: ReferenceReceiver) -> None:
+    body = dump(clean_payload())
+    half = len(body) // 2
+    chunks = [body[:half], body[half:]]
+    data = b"".join(b"%X;ext=1\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+    answer = raw_exchange(
+        receiver.url,
+        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + data,
+    )
+    assert status_of(answer) == 200
+    assert receiver.deliveries[0].body == body
+
+
+@pytest.mark.parametrize("method", [b"TRACE", b"CONNECT", b"FOO"])
+def test_every_method_but_post_is_answered_405_with_allow_post(
+    receiver: ReferenceReceiver, method: bytes
+) -> None:
+    answer = raw_exchange(receiver.url, method + b" / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status_of(answer) == 405
+    head = answer.partition(b"\r\n\r\n")[0].lower()
+    assert b"\r\nallow: post" in head
+
+
+def test_a_log_line_never_carries_terminal_control_characters() -> None:
+    logged: list[str] = []
+    with ReferenceReceiver(log=logged.append) as rx:
+        raw_exchange(rx.url, b"GET /\x1b[2J HTTP/1.1\r\nHost: x\r\n\r\n")
+        post(rx.url, b'{"payload":{"sessionId":"\\u001b[31mred"}}')
+    assert len(logged) == 2
+    assert all("\x1b" not in line for line in logged)
+    assert "\\x1b[2J" in logged[0]

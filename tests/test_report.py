@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,3 +177,15 @@ def test_an_unwritable_report_path_is_a_usage_error(report: CheckReport, tmp_pat
     blocker.write_text("")
     with pytest.raises(UsageError, match="cannot write"):
         write_json(report, blocker / "report.json")
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_atomic_write_gives_the_file_the_mode_of_any_new_file(
+    tmp_path: Path, umask: int, mode: int
+) -> None:
+    previous = os.umask(umask)
+    try:
+        written = atomic_write(tmp_path / "vss.xml", b"<x/>")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(written.stat().st_mode) == mode

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import secrets
 import sys
@@ -12,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from emitter import __version__
-from emitter.deliver import DeliveryConfig
+from emitter.deliver import DeliveryConfig, is_header_name, is_secret_header
 from emitter.errors import EXIT_INTERRUPTED, VssEmitterError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,8 +69,17 @@ seed_option = click.option(
 def _parse_header(raw: str) -> tuple[str, str]:
     name, sep, value = raw.partition(":")
     if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
+        # `-H 'Authorization Bearer xyz'` (colon forgotten) must not print the credential.
+        first = raw.split(None, 1)[0] if raw.strip() else ""
+        shown = f"{first} ..." if is_secret_header(first.rstrip(":")) else raw
         raise click.BadParameter(
-            f"invalid header {raw!r}: expected 'Name: value', e.g. -H 'X-Tenant: acme'"
+            f"invalid header {shown!r}: expected 'Name: value', e.g. -H 'X-Tenant: acme'"
+        )
+    if not is_header_name(name.strip()):
+        # Only the name is shown: the value may be a credential.
+        raise click.BadParameter(
+            f"invalid header name {name.strip()!r}: expected letters, digits and "
+            "!#$%&'*+-.^_`|~ only (an HTTP token), e.g. -H 'X-Tenant: acme'"
         )
     return name.strip(), value.strip()
 
@@ -81,7 +91,8 @@ def _parse_retries(raw: str | None) -> tuple[float, ...]:
         delays = tuple(float(part) for part in raw.split(","))
     except ValueError:
         delays = (-1.0,)
-    if any(d < 0 for d in delays):
+    # nan and inf parse as floats, but a retry "after nan seconds" is never due (or never ends).
+    if any(not math.isfinite(d) or d < 0 for d in delays):
         raise click.BadParameter(
             f"invalid retry schedule {raw!r}: expected comma-separated delays in seconds, "
             "e.g. 1,10,30,90"

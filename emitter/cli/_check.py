@@ -9,7 +9,7 @@ import click
 
 from emitter.check import DEFAULT_BURST, DEFAULT_CONCURRENCY, Probe
 from emitter.cli._base import cli, delivery_options, resolve_seed, seed_option
-from emitter.deliver import DeliveryConfig, check_url
+from emitter.deliver import DeliveryConfig, check_url, request_headers
 from emitter.errors import UsageError
 
 
@@ -96,7 +96,7 @@ def check(
       vss-emitter check https://staging.example/webhooks/vss \\
           --auth-header "$TOKEN" --junit-xml vss.xml
     """
-    from emitter.check import catalogue, run_check, select_probes
+    from emitter.check import catalogue, redact_url, run_check, select_probes
     from emitter.report import save_failures as save
     from emitter.report import terminal_lines, write_json, write_junit
 
@@ -114,11 +114,13 @@ def check(
             "first answer; use it with send or replay, e.g. vss-emitter send URL --retries 1,10"
         )
     check_url(url)  # a bad URL fails before a seed is drawn and printed
+    request_headers(delivery)  # so does a header that cannot be sent
     run_seed = resolve_seed(seed)
+    shown_url = redact_url(url, delivery)
 
     def header(chosen: Sequence[Probe]) -> None:
         click.echo(
-            f"vss-emitter check: {len(chosen)} probes against {url} "
+            f"vss-emitter check: {len(chosen)} probes against {shown_url} "
             f"(seed {run_seed}, timeout {delivery.timeout_s:g} s, concurrency {concurrency})"
         )
 

@@ -190,12 +190,15 @@ class _Output:
         click.echo(f"✗  -  {item.where}  skipped  -  -  not sent: {item.problem}")
 
     def summary(self, tally: Counter[str], url: str) -> None:
-        total = tally.total()
-        failed = {k: v for k, v in sorted(tally.items()) if k != "acked"}
+        skipped = tally["skipped"]
+        sent = tally.total() - skipped
+        failed = {k: v for k, v in sorted(tally.items()) if k not in ("acked", "skipped")}
         detail = ", ".join(f"{v} {k}" for k, v in failed.items())
-        line = f"{total} sent to {url}: {tally['acked']} acked"
+        line = f"{sent} sent to {url}: {tally['acked']} acked"
         if failed:
             line += f", {sum(failed.values())} not acked ({detail})"
+        if skipped:
+            line += f"; {skipped} input{'' if skipped == 1 else 's'} skipped (not sent)"
         # In --json mode stdout is pure NDJSON, so the human summary goes to stderr.
         click.echo(line, err=self.as_json)
 

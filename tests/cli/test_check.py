@@ -186,3 +186,74 @@ def test_demo_runs_the_whole_check_against_the_reference_receiver() -> None:
     assert "Next steps:" in out
     assert "vss-emitter check " in out
     assert "pytest --vss-target" in out
+
+
+CREDENTIAL = "s3cr3tTOKEN"
+
+
+def _names_the_credential(refusal: int) -> bug.Handler:
+    """A receiver that refuses a wrong or missing Authorization and says what it expected."""
+
+    def handler(request: bug.Request) -> bug.Answer:
+        if request.headers.get("authorization") != f"Bearer {CREDENTIAL}":
+            hint = f"expected token {CREDENTIAL}, got {request.headers.get('authorization')}"
+            return refusal, json.dumps({"error": "unauthorized", "hint": hint}).encode()
+        return 200, b"ok"
+
+    return handler
+
+
+@pytest.mark.parametrize("refusal", [401, 503])
+def test_an_auth_refusal_naming_the_token_never_shows_it_anywhere(
+    tmp_path: Path, refusal: int
+) -> None:
+    junit, report, saved = tmp_path / "vss.xml", tmp_path / "r.json", tmp_path / "failed"
+    with bug.Receiver(_names_the_credential(refusal)) as receiver:
+        result = run(
+            "check",
+            receiver.url,
+            "-k",
+            "auth/",
+            "--auth-header",
+            f"Bearer {CREDENTIAL}",
+            *FAST,
+            "--junit-xml",
+            str(junit),
+            "--report-json",
+            str(report),
+            "--save-failures",
+            str(saved),
+        )
+    assert result.exit_code == 0, result.output  # the auth probes are warnings
+    assert "expected token ***" in report.read_text(encoding="utf-8")
+    written = [junit, report, *saved.glob("*")]
+    if refusal == 503:
+        assert list(saved.glob("*.json"))
+    for text in [result.output, *(path.read_text(encoding="utf-8") for path in written)]:
+        assert CREDENTIAL not in text
+
+
+def test_the_header_line_shows_the_user_but_not_the_password_of_the_url(
+    reference: ReferenceReceiver,
+) -> None:
+    url = reference.url.replace("http://", "http://alice:pa55w0rd@")
+    result = run("check", url, "-k", "docs/example-success", "--seed", "1", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "pa55w0rd" not in result.output
+    assert result.stdout.splitlines()[0].startswith(
+        "vss-emitter check: 1 probes against http://alice:***@127.0.0.1:"
+    )
+
+
+@pytest.mark.parametrize(
+    "option", [("--auth-header", "Bearer tökén"), ("-H", "X-A: 😀"), ("-H", "X(y): 1")]
+)
+def test_a_header_that_cannot_be_sent_exits_2_before_any_probe(
+    reference: ReferenceReceiver, option: tuple[str, str]
+) -> None:
+    before = reference.counts.deliveries
+    result = run("check", reference.url, *option, *FAST)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "tökén" not in result.output
+    assert reference.counts.deliveries == before

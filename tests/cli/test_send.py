@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -240,3 +242,88 @@ def test_real_process_never_prints_a_traceback() -> None:
     assert bad.returncode == 2
     assert bad.stderr.startswith("Error: invalid URL")
     assert "Traceback" not in dead.stderr + bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "name"),
+    [
+        (("--auth-header", "Bearer tökén"), "Authorization"),
+        (("-H", "X-Api-Key: clé"), "X-Api-Key"),
+        (("-H", "X-A: 😀"), "X-A"),
+    ],
+)
+def test_a_non_ascii_header_value_exits_2_naming_the_header_not_the_secret(
+    option: tuple[str, str], name: str
+) -> None:
+    with servers.answering(200) as server:
+        result = run("send", server.url, "--seed", "1", *option)
+    no_traceback(result)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()  # one line
+    assert line.startswith("Error: invalid value ")
+    assert repr(name) in line
+    assert "tökén" not in result.output
+    assert "clé" not in result.output
+    assert server.requests == []
+
+
+def test_an_illegal_header_name_exits_2_as_a_usage_error() -> None:
+    with servers.answering(200) as server:
+        result = run("send", server.url, "--seed", "1", "-H", "X(y): 1")
+    no_traceback(result)
+    assert result.exit_code == 2
+    assert "invalid header name 'X(y)'" in result.stderr
+    assert server.requests == []
+
+
+def test_a_fifo_is_read_like_a_file(receiver: ReferenceReceiver, tmp_path: Path) -> None:
+    # What `send -f <(zcat captured.ndjson.gz)` hands over: a pipe, not a regular file.
+    fifo = tmp_path / "captured.ndjson"
+    os.mkfifo(fifo)
+    payloads = list(generate("completed", seed=8, n=2))
+
+    def write() -> None:
+        with open(fifo, "wb") as pipe:
+            pipe.write(b"".join(dumps(p) + b"\n" for p in payloads))
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    result = run("send", receiver.url, "-f", str(fifo))
+    writer.join(timeout=10)
+    assert result.exit_code == 0, result.output
+    assert [d.body for d in receiver.deliveries] == [dumps(p) for p in payloads]
+
+
+def test_a_directory_given_as_a_file_says_it_is_a_directory(tmp_path: Path) -> None:
+    result = run("send", "http://127.0.0.1:9/", "-f", str(tmp_path))
+    no_traceback(result)
+    assert result.exit_code == 2
+    assert "is a directory" in result.stderr
+    assert "no such file" not in result.stderr
+
+
+def test_skipped_input_lines_are_not_counted_as_sent(tmp_path: Path) -> None:
+    fixture = tmp_path / "broken.ndjson"
+    fixture.write_text('{"payload":{"sessionId":"ok-1"}}\nnot json\n[1]\n')
+    with servers.answering(200) as server:
+        result = run("send", server.url, "-f", str(fixture))
+    assert result.exit_code == 2
+    summary = result.stdout.splitlines()[-1]
+    assert summary.startswith(f"1 sent to {server.url}: 1 acked")
+    assert "2 inputs skipped" in summary
+
+
+def test_a_secret_header_without_its_colon_is_refused_without_printing_the_value() -> None:
+    result = run("send", "http://127.0.0.1:9/", "-H", "Authorization Bearer s3cr3t")
+    no_traceback(result)
+    assert result.exit_code == 2
+    assert "invalid header 'Authorization ...'" in result.stderr
+    assert "s3cr3t" not in result.output
+
+
+@pytest.mark.parametrize("schedule", ["nan", "1,inf", "-1", "1,,2", "soon"])
+def test_a_retry_schedule_that_is_not_finite_delays_is_a_usage_error(schedule: str) -> None:
+    result = run("send", "http://127.0.0.1:9/", "--seed", "1", "--retries", schedule)
+    assert result.exit_code == 2
+    assert "invalid retry schedule" in result.output
+    assert "Traceback" not in result.output

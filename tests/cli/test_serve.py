@@ -89,3 +89,27 @@ def test_serve_with_an_unwritable_record_exits_2(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "cannot write --record" in result.stderr
+
+
+def test_serve_answers_and_logs_a_lone_surrogate_and_a_hostile_method(
+    serving: tuple[subprocess.Popen[str], str, Path],
+) -> None:
+    proc, url, record = serving
+    payload = next(generate("completed", seed=2))
+    payload["payload"]["note"] = "\ud800"  # an unknown field, as the escape JSON allows
+    with httpx.Client(timeout=10) as client:
+        accepted = client.post(url, content=json.dumps(payload).encode())
+        trace = client.request("TRACE", url)
+        made_up = client.request("FOO", url)
+    assert accepted.status_code == 200
+    assert accepted.json()["status"] == "accepted"
+    for answer in (trace, made_up):
+        assert answer.status_code == 405
+        assert answer.headers["allow"] == "POST"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "405  FOO /" in out
+    (line,) = [json.loads(text) for text in record.read_text(encoding="utf-8").splitlines()]
+    assert line["payload"]["payload"]["note"] == "\ud800"
