@@ -59,7 +59,14 @@ def clock_seq(rng: random.Random) -> int:
     return 0x8000 | rng.getrandbits(14)
 
 
-def parse_instant(text: str) -> datetime:
+# Start times the generator can format: before 1970 a Unix time is negative and strftime
+# drops the year's leading zeros ("1-01-01"); far past 9000 a long stream would overflow
+# datetime's year 9999.
+MIN_YEAR: Final = 1970
+MAX_YEAR: Final = 9000
+
+
+def parse_instant(text: str, *, option: str = "--start-at") -> datetime:
     """An ISO 8601 instant ('2026-11-24T10:00:00Z'); no zone means UTC. UsageError otherwise."""
     try:
         value = datetime.fromisoformat(text.strip())
@@ -69,4 +76,14 @@ def parse_instant(text: str) -> datetime:
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
+    return check_instant(value, option=option)
+
+
+def check_instant(value: datetime, *, option: str = "--start-at") -> datetime:
+    """`value` if its year is within MIN_YEAR..MAX_YEAR, else UsageError (one line, example)."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise UsageError(
+            f"invalid {option} {value.isoformat()}: expected a time between the years "
+            f"{MIN_YEAR} and {MAX_YEAR}, e.g. {option} 2026-11-24T10:00:00Z"
+        )
     return value

@@ -8,6 +8,8 @@ JSON paths the kit reports. Valid traffic, the common case, never pays for the s
 from __future__ import annotations
 
 import copy
+import io
+import itertools
 import json
 import re
 import sys
@@ -221,7 +223,9 @@ def _not_json(exc: BaseException, *, located: bool = False) -> Finding:
     """The finding for unparseable input; `located`: the caller already reports the line."""
     if isinstance(exc, json.JSONDecodeError):
         where = f"column {exc.colno}" if located else f"line {exc.lineno} column {exc.colno}"
-        detail = f"{exc.msg} at {where}"
+        # Some of json's messages end in "at" already ("Invalid control character at").
+        joint = " " if exc.msg.endswith(" at") else " at "
+        detail = f"{exc.msg}{joint}{where}"
     elif isinstance(exc, UnicodeDecodeError):
         detail = "the bytes are not UTF-8 text"
     elif isinstance(exc, RecursionError):
@@ -299,23 +303,62 @@ def _document(name: str, text: bytes) -> Iterator[_Record]:
         yield name, document
 
 
+def _parses_alone(raw: bytes) -> bool:
+    try:
+        return isinstance(_parse(raw), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
 def _sniffed(name: str, stream: IO[bytes]) -> Iterator[_Record]:
-    """NDJSON if the first non-blank line is a JSON value on its own, else one JSON document."""
+    """NDJSON if the first non-blank line is a JSON value on its own, else one JSON document.
+
+    A first line that does not parse is either the start of a pretty-printed document or a
+    corrupt NDJSON record. A lone `{` or `[` starts a document; otherwise a next line that
+    parses on its own means NDJSON (a pretty document's inner lines never do), so the stream
+    is still validated line by line and never read whole.
+    """
     numbered = enumerate(stream, start=1)
-    head: list[bytes] = []
+    head: list[tuple[int, bytes]] = []
     for number, raw in numbered:
-        head.append(raw)
+        head.append((number, raw))
         if not raw.strip():
             continue
         try:
             first = _parse(raw)
         except (ValueError, RecursionError):
-            # A pretty-printed document spans lines: it is small, read it whole.
-            yield from _document(name, b"".join(head) + stream.read())
+            yield from _after_bad_first_line(name, raw, head, numbered, stream)
             return
         yield f"{name}:{number}", first
         yield from _ndjson(name, numbered)
         return
+
+
+def _after_bad_first_line(
+    name: str,
+    first: bytes,
+    head: list[tuple[int, bytes]],
+    numbered: Iterator[tuple[int, bytes]],
+    stream: IO[bytes],
+) -> Iterator[_Record]:
+    if first.strip() not in (b"{", b"["):
+        for number, raw in numbered:
+            head.append((number, raw))
+            if not raw.strip():
+                continue
+            if _parses_alone(raw):
+                yield from _ndjson(name, itertools.chain(head, numbered))
+                return
+            break
+    # A pretty-printed document spans lines: it is small, read it whole.
+    text = b"".join(raw for _, raw in head) + stream.read()
+    looks_pretty = first.strip() in (b"{", b"[")
+    records = list(_document(name, text))
+    if looks_pretty or not (len(records) == 1 and isinstance(records[0][1], _ParseFailure)):
+        yield from records
+        return
+    # Neither one document nor NDJSON with a good second line: report every line.
+    yield from _ndjson(name, enumerate(io.BytesIO(text), start=1))
 
 
 def _records(name: str, stream: IO[bytes], suffix: str) -> Iterator[_Record]:
@@ -370,7 +413,16 @@ def validate_inputs(
             handle = _open(path)
             records = _records(path, handle, Path(path).suffix.lower())
         try:
-            for where, item in records:
+            while True:
+                # Only reading is an input problem: an OSError from `emit` (a closed stdout,
+                # `validate | head`) is the caller's to handle.
+                try:
+                    record = next(records, None)
+                except OSError as exc:
+                    raise InputError(f"cannot read {path!r} ({exc.strerror or exc})") from None
+                if record is None:
+                    break
+                where, item = record
                 payloads += 1
                 if isinstance(item, _ParseFailure):
                     found = [_not_json(item.exc, located=True)]
@@ -382,8 +434,6 @@ def validate_inputs(
                     else:
                         warnings += 1
                     emit(finding.line(where))
-        except OSError as exc:
-            raise InputError(f"cannot read {path!r} ({exc.strerror or exc})") from None
         finally:
             if handle is not None:
                 handle.close()

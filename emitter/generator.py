@@ -23,7 +23,14 @@ from emitter._numbers import (
     draw_number,
     number_templates,
 )
-from emitter._timing import DEFAULT_EPOCH, DEFAULT_SPAN_S, clock_seq, iso, uuid1_at
+from emitter._timing import (
+    DEFAULT_EPOCH,
+    DEFAULT_SPAN_S,
+    check_instant,
+    clock_seq,
+    iso,
+    uuid1_at,
+)
 from emitter.errors import ScenarioError, UsageError
 from emitter.scenarios import Scenario, load_scenario
 from emitter.vocabulary import ERROR_CODES, EVENT_TYPE, NAMESPACE, leg_key
@@ -36,7 +43,9 @@ DESCRIPTION: Final = "Summary of a completed call session"
 # IVR's session summaries carry a root `version`; 5 in every IVR example (FACTS.md).
 IVR_VERSION: Final = 5
 
-_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# allow_nan=False: NaN and Infinity are not JSON; a payload holding one is a bug to report,
+# never bytes to send.
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def dumps(payload: Mapping[str, Any]) -> bytes:
@@ -517,7 +526,30 @@ def parse_override(text: str) -> tuple[str, Any]:
         value: Any = json.loads(raw)
     except ValueError:
         value = raw
+    except RecursionError:
+        raise UsageError(f"invalid --set {path}=...: the JSON value is nested too deeply") from None
+    if not _finite(value):
+        raise UsageError(
+            f"invalid --set {text!r}: NaN, Infinity and numbers too large to be finite (like "
+            "1e999) are not JSON; give a finite number, e.g. --set "
+            "payload.details.callA.callQuality.mos=4.2"
+        )
     return path, value
+
+
+def _finite(value: Any) -> bool:
+    """False if a float anywhere in `value` is NaN or infinite (JSON cannot carry those)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return True
 
 
 def apply_override(payload: dict[str, Any], path: str, value: Any) -> None:
@@ -565,14 +597,22 @@ def generate_tagged(
     if n is not None and (not isinstance(n, int) or n < 0):
         raise UsageError(f"invalid count {n!r}: expected a whole number >= 0, e.g. -n 100")
     loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    if start_at is not None and start_at.tzinfo is None:
-        raise UsageError(
-            f"start_at {start_at.isoformat()} has no time zone; expected e.g. 2026-11-24T10:00:00Z"
-        )
+    if start_at is not None:
+        if start_at.tzinfo is None:
+            raise UsageError(
+                f"start_at {start_at.isoformat()} has no time zone; "
+                "expected e.g. 2026-11-24T10:00:00Z"
+            )
+        check_instant(start_at, option="start_at")
     checked = [(p, v) for p, v in overrides]
-    for path, _ in checked:
+    for path, value in checked:
         if not _PATH.match(path):
             raise UsageError(f"invalid override path {path!r}: expected e.g. payload.subAccountId")
+        if not _finite(value):
+            raise UsageError(
+                f"invalid override {path}: NaN and Infinity are not JSON; give a finite number"
+            )
+    _rehearse(loaded, start_at=start_at, overrides=checked)
     return _stream(loaded, seed=seed, n=n, start_at=start_at, overrides=checked)
 
 
@@ -590,6 +630,69 @@ def _members(scenario: Scenario) -> dict[str, Scenario]:
     return found
 
 
+_Planned = tuple[str, Any, Scenario]  # (path, value, the scenario whose file set it)
+
+
+def _file_overrides(scenario: Scenario) -> dict[str, list[_Planned]]:
+    """Per member name, the scenario files' overrides in the order they apply."""
+    members = _members(scenario)
+    found = {
+        name: [(path, value, s) for path, value in s.spec.get("overrides", {}).items()]
+        for name, s in members.items()
+    }
+    # A mix's own overrides apply to every payload it draws, after its members' own.
+    mix_overrides = (
+        [(path, value, scenario) for path, value in scenario.spec.get("overrides", {}).items()]
+        if scenario.components
+        else []
+    )
+    return {name: own + mix_overrides for name, own in found.items()}
+
+
+def _apply_all(
+    payload: dict[str, Any],
+    planned: list[_Planned],
+    overrides: list[tuple[str, Any]],
+    *,
+    origin: str,
+) -> None:
+    for path, value, owner in planned:
+        try:
+            apply_override(payload, path, value)
+        except UsageError as exc:
+            where = owner.where(f"$.overrides.{path}")
+            raise ScenarioError(f"{where}: $.overrides.{path}: {exc}") from None
+    for path, value in overrides:
+        try:
+            apply_override(payload, path, value)
+        except UsageError as exc:
+            raise UsageError(f"--set {path}: {origin}: {exc}") from None
+
+
+def _origin(scenario: Scenario, name: str) -> str:
+    return scenario.name if name == scenario.name else f"{scenario.name}/{name}"
+
+
+def _rehearse(
+    scenario: Scenario, *, start_at: datetime | None, overrides: list[tuple[str, Any]]
+) -> None:
+    """Applies every override to one throwaway payload of each member scenario.
+
+    A payload's shape (its legs, optional fields, quirks) follows from its scenario alone,
+    never from the draws, so an override that cannot be set on the rehearsal cannot be set
+    on any real payload either: it fails here, before the first payload is written, not after
+    a partial output. The rehearsal has its own rng: the real stream's bytes do not change.
+    """
+    planned = _file_overrides(scenario)
+    if not overrides and not any(planned.values()):
+        return
+    rng = random.Random(0)
+    t = int(start_at.timestamp()) if start_at is not None else DEFAULT_EPOCH
+    for name, member in _members(scenario).items():
+        payload = _SessionPlan(member).build(rng, t)
+        _apply_all(payload, planned[name], overrides, origin=_origin(scenario, name))
+
+
 def _stream(
     scenario: Scenario,
     *,
@@ -600,17 +703,7 @@ def _stream(
 ) -> Iterator[tuple[Scenario, dict[str, Any]]]:
     rng = random.Random(scenario_seed(seed=seed, name=scenario.name))
     members = _members(scenario)
-    file_overrides = {
-        name: [(path, value, s) for path, value in s.spec.get("overrides", {}).items()]
-        for name, s in members.items()
-    }
-    # A mix's own overrides apply to every payload it draws, after its members' own.
-    mix_overrides = (
-        [(path, value, scenario) for path, value in scenario.spec.get("overrides", {}).items()]
-        if scenario.components
-        else []
-    )
-    applied = {name: found + mix_overrides for name, found in file_overrides.items()}
+    applied = _file_overrides(scenario)
     pick: Callable[[random.Random], tuple[str, _SessionPlan]]
     if scenario.components:
         pick = _MixPlan(scenario).pick
@@ -628,18 +721,13 @@ def _stream(
     while n is None or count < n:
         name, plan = pick(rng)
         payload = plan.build(rng, t)
-        for path, value, owner in applied[name]:
-            try:
-                apply_override(payload, path, value)
-            except UsageError as exc:
-                where = owner.where(f"$.overrides.{path}")
-                raise ScenarioError(f"{where}: $.overrides.{path}: {exc}") from None
-        for path, value in overrides:
-            try:
-                apply_override(payload, path, value)
-            except UsageError as exc:
-                origin = scenario.name if name == scenario.name else f"{scenario.name}/{name}"
-                raise UsageError(f"--set {path}: payload {count + 1} of {origin}: {exc}") from None
+        if applied[name] or overrides:
+            _apply_all(
+                payload,
+                applied[name],
+                overrides,
+                origin=f"payload {count + 1} of {_origin(scenario, name)}",
+            )
         yield members[name], payload
         count += 1
         # Sessions start in increasing order, a few seconds apart on average (Poisson arrivals).

@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import ssl
+import stat
 import tempfile
 import threading
 import time
@@ -38,6 +39,7 @@ from hdrh.histogram import HdrHistogram
 from emitter import __version__
 from emitter._pacing import DEFAULT_LATE_AFTER_S, Pacer, Slot
 from emitter._source import FileSource, Item, ScenarioSource
+from emitter._timing import check_instant
 from emitter.deliver import (
     DeliveryConfig,
     Outcome,
@@ -52,6 +54,7 @@ from emitter.errors import (
     EXIT_CONTRACT,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_USAGE,
     InputError,
     UsageError,
     VssEmitterError,
@@ -66,10 +69,12 @@ __all__ = [
     "Progress",
     "ReplayReport",
     "ReplaySettings",
+    "check_report_path",
     "classify_exception",
     "format_progress",
     "format_summary",
     "replay",
+    "tls_context",
     "write_report_json",
 ]
 
@@ -83,6 +88,10 @@ _HIST_HIGH_US = 3_600_000_000  # 1 h
 _FLUSH_EVERY_S = 0.1
 _PROGRESS_EVERY_S = 0.25
 _MAX_NOTICES = 10
+_TIMER_TICK_S = 0.001  # uvloop (libuv) timer resolution
+_DENSE_SLACK = 1 << 16  # how far past the dense array an acked index may grow it
+_NO_INDEX = float("inf")
+_MAX_RESULTS_LINE = 1 << 20  # a results record is ~300 bytes; a longer line is not one
 
 
 # --------------------------------------------------------------------------- settings and results
@@ -172,9 +181,12 @@ class ReplayReport:
     interrupted: bool
     results: str | None = None
     source: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None  # why the run stopped early (the results file failed), if it did
 
     @property
     def exit_code(self) -> int:
+        if self.error is not None:
+            return EXIT_USAGE
         if self.interrupted:
             return EXIT_INTERRUPTED
         return EXIT_OK if self.failed == 0 else EXIT_CONTRACT
@@ -200,6 +212,7 @@ class ReplayReport:
             "outcomes": dict(sorted(self.outcomes.items())),
             "interrupted": self.interrupted,
             "results": self.results,
+            "error": self.error,
             "exit_code": self.exit_code,
             "kit": f"vss-emitter {__version__}",
         }
@@ -283,28 +296,55 @@ class _Acked:
     """Which source indexes an earlier run acked, in 8 bytes per index.
 
     A set of (index, sessionId) tuples would cost ~200 bytes each, 200 MB for a million; an
-    array of sessionId hashes keeps resume of a big file small. 0 means "not acked".
+    array of sessionId hashes keeps resume of a big file small. 0 means "not acked". An index
+    far beyond the ones seen so far (a foreign or corrupt log: 10**12) goes to a dict
+    instead, so memory follows the number of records, never the largest index.
     """
 
     def __init__(self) -> None:
         self._hashes = array("q")
+        self._sparse: dict[int, int] = {}
+        self._sparse_min = _NO_INDEX  # the smallest index in _sparse
         self.count = 0
+        self.max_index = -1
 
     @staticmethod
     def _key(session_id: str | None) -> int:
         return (hash(session_id) & 0x3FFF_FFFF_FFFF_FFFF) or 1
 
     def add(self, index: int, session_id: str | None) -> None:
-        if index >= len(self._hashes):
-            self._hashes.extend([0] * (index + 1 - len(self._hashes)))
-        if self._hashes[index] == 0:
-            self.count += 1
-        self._hashes[index] = self._key(session_id)
+        hashes = self._hashes
+        size = len(hashes)
+        if size <= index <= 2 * size + _DENSE_SLACK:
+            hashes.frombytes(bytes(hashes.itemsize * (index + 1 - size)))
+            if index >= self._sparse_min:
+                self._densify()
+        if index < len(hashes):
+            if hashes[index] == 0:
+                self.count += 1
+            hashes[index] = self._key(session_id)
+        else:
+            if index not in self._sparse:
+                self.count += 1
+            self._sparse[index] = self._key(session_id)
+            self._sparse_min = min(self._sparse_min, index)
+        self.max_index = max(self.max_index, index)
+
+    def _densify(self) -> None:
+        """Moves the sparse entries the grown array now covers into it."""
+        size = len(self._hashes)
+        for index in [i for i in self._sparse if i < size]:
+            self._hashes[index] = self._sparse.pop(index)
+        self._sparse_min = min(self._sparse, default=_NO_INDEX)
+
+    def recorded(self, index: int) -> int:
+        """The stored sessionId hash of `index`, 0 if it was not acked."""
+        if index < len(self._hashes):
+            return self._hashes[index]
+        return self._sparse.get(index, 0) if self._sparse else 0
 
     def __contains__(self, item: Item) -> bool:
-        if item.index >= len(self._hashes):
-            return False
-        recorded = self._hashes[item.index]
+        recorded = self.recorded(item.index)
         if recorded == 0:
             return False
         if recorded != self._key(item.session_id):
@@ -334,33 +374,72 @@ def _load_results(path: Path) -> _Previous:
     except OSError as exc:
         raise InputError(f"cannot read results `{path}`: {exc.strerror}") from None
     with stream:
-        for raw in stream:
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                # A crash can leave half a last line; everything before it still counts.
-                unreadable += 1
-                continue
-            if not isinstance(record, dict):
-                unreadable += 1
-                continue
-            kind = record.get("type")
-            if kind == "header":
-                if header is None:
-                    header = record
-            elif kind == "delivery" and record.get("outcome") == Outcome.ACKED.value:
-                index = record.get("index")
-                if isinstance(index, int) and index >= 0:
-                    acked.add(index, record.get("session_id"))
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            # A device or a pipe (/dev/zero) would never end or could not be appended to.
+            raise UsageError(
+                f"results `{path}` is not a regular file; expected the NDJSON log of an "
+                "earlier run, e.g. --results run1.ndjson --resume"
+            )
+        try:
+            while raw := stream.readline(_MAX_RESULTS_LINE):
+                if len(raw) == _MAX_RESULTS_LINE and not raw.endswith(b"\n"):
+                    while (rest := stream.readline(_MAX_RESULTS_LINE)) and not rest.endswith(b"\n"):
+                        pass
+                    unreadable += 1
+                    continue
+                record = _results_record(raw)
+                if record is None:
+                    # A crash can leave half a last line; everything before it still counts.
+                    unreadable += 1
+                    continue
+                kind = record.get("type")
+                if kind == "header":
+                    if header is None:
+                        header = record
+                elif kind == "delivery" and record.get("outcome") == Outcome.ACKED.value:
+                    index = record.get("index")
+                    sid = record.get("session_id")
+                    if type(index) is int and index >= 0 and (sid is None or isinstance(sid, str)):
+                        acked.add(index, sid)
+                    else:
+                        unreadable += 1
+        except OSError as exc:
+            raise InputError(f"cannot read results `{path}`: {exc.strerror or exc}") from None
     return _Previous(header, acked, unreadable)
 
 
+def _results_record(raw: bytes) -> dict[str, Any] | None:
+    try:
+        record = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+class _Discard:
+    """Where records go once the results file failed: the run is stopping anyway."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 class _ResultsWriter:
-    """Appends one NDJSON record per attempt; flushed every 100 ms and at exit."""
+    """Appends one NDJSON record per attempt; flushed every 100 ms and at exit.
+
+    A write that fails (a full disk, a file size limit) never raises into the senders: the
+    writer keeps the first error, discards what follows, and calls `on_error` once, so the run
+    can stop scheduling and still print its summary.
+    """
 
     def __init__(self, path: Path, *, append: bool) -> None:
+        self.path = path
+        self.error: str | None = None
+        self.on_error: Callable[[], None] | None = None
         try:
-            self._out: IO[str] = path.open(
+            self._file: IO[str] = path.open(
                 "a" if append else "x", encoding="utf-8", buffering=1 << 16
             )
         except FileExistsError:
@@ -370,22 +449,40 @@ class _ResultsWriter:
             ) from None
         except OSError as exc:
             raise InputError(f"cannot write results `{path}`: {exc.strerror}") from None
+        self._out: IO[str] | _Discard = self._file
         if append and path.stat().st_size > 0:
             with path.open("rb") as check:
                 check.seek(-1, os.SEEK_END)
                 if check.read(1) != b"\n":
-                    self._out.write("\n")  # a crash left half a line: do not glue onto it
+                    self.write("\n")  # a crash left half a line: do not glue onto it
 
     def write(self, text: str) -> None:
-        self._out.write(text)
+        try:
+            self._out.write(text)
+        except OSError as exc:
+            self._failed(exc)
 
     def flush(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
+        try:
             self._out.flush()
+        except ValueError:
+            pass  # already closed
+        except OSError as exc:
+            self._failed(exc)
 
     def close(self) -> None:
+        self.flush()
+        self.on_error = None
         with contextlib.suppress(OSError, ValueError):
-            self._out.close()
+            self._file.close()  # after a failure its buffer still holds what could not go out
+
+    def _failed(self, exc: OSError) -> None:
+        if self.error is not None:
+            return
+        self.error = f"cannot write results file `{self.path}` ({exc.strerror or exc})"
+        self._out = _Discard()
+        if self.on_error is not None:
+            self.on_error()
 
 
 # --------------------------------------------------------------------------- the engine
@@ -434,6 +531,7 @@ class _Run:
         settings: ReplaySettings,
         config: DeliveryConfig,
         headers: dict[str, str],
+        tls: ssl.SSLContext | bool,
         writer: _ResultsWriter | None,
         on_progress: Callable[[Progress], None] | None,
         notice: Callable[[str], None],
@@ -447,7 +545,12 @@ class _Run:
         self.config = config
         self.headers = headers
         self.secrets = config_secrets(config, url=url)
+        self.tls = tls
         self.writer = writer
+        if writer is not None:
+            # A results file that cannot be written stops the run like Ctrl-C does, without
+            # the grace limit: what is in flight finishes, nothing new is scheduled.
+            writer.on_error = self._stop
         self.on_progress = on_progress
         self.notice = notice
         self.pacer = Pacer(
@@ -508,18 +611,7 @@ class _Run:
                     loop.remove_signal_handler(sig)
 
     def _session(self) -> aiohttp.ClientSession:
-        tls: ssl.SSLContext | bool = True
-        if not self.config.verify_tls:
-            tls = False
-        elif self.config.ca_bundle:
-            try:
-                tls = ssl.create_default_context(cafile=self.config.ca_bundle)
-            except (OSError, ssl.SSLError) as exc:
-                raise UsageError(
-                    f"cannot use CA bundle `{self.config.ca_bundle}`: {exc}; expected a PEM "
-                    "file, e.g. --ca-bundle ./receiver-ca.pem"
-                ) from None
-        connector = aiohttp.TCPConnector(limit=self.settings.concurrency, ssl=tls)
+        connector = aiohttp.TCPConnector(limit=self.settings.concurrency, ssl=self.tls)
         return aiohttp.ClientSession(
             connector=connector,
             headers=self.headers,
@@ -606,9 +698,12 @@ class _Run:
             item = self._next()
             if item is None:
                 return
-            delay = slot.scheduled - clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            due = slot.scheduled
+            while (delay := due - clock()) > 0:
+                # uvloop's timers tick in whole milliseconds and may fire up to one early;
+                # a send before its due time would show a negative latency. The last
+                # fraction of a millisecond is waited out by yielding to the loop.
+                await asyncio.sleep(delay if delay > _TIMER_TICK_S else 0)
             self._busy.add(me)
             try:
                 await self._attempt(session, item, slot.scheduled, 1, slot)
@@ -676,10 +771,10 @@ class _Run:
         last: Outcome,
     ) -> None:
         me = asyncio.current_task()
+        clock = time.monotonic
         try:
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            while (delay := due - clock()) > 0:
+                await asyncio.sleep(delay if delay > _TIMER_TICK_S else 0)
         except asyncio.CancelledError:
             self._final(last.value)  # the run stopped before this retry was due
             raise
@@ -820,12 +915,16 @@ def replay(
         raise UsageError("--ramp needs a rate to climb to, e.g. --rate 200/s --ramp 30s")
     if settings.resume and settings.results is None:
         raise UsageError("--resume needs --results FILE: the file tells what was already acked")
+    # Everything that can refuse the run is checked before the results file is touched, so
+    # a refused run leaves no header behind (and its rerun is not told "already exists").
+    tls = tls_context(config)
     previous = _Previous(None, _Acked(), 0)
     if settings.resume and settings.results is not None:
         previous = _load_results(settings.results)
         if previous.unreadable:
             notice(f"{settings.results}: {previous.unreadable} unreadable line(s) ignored")
-    stored = (previous.header or {}).get("source") or {}
+    stored_source = (previous.header or {}).get("source")
+    stored: dict[str, Any] = stored_source if isinstance(stored_source, dict) else {}
 
     source: FileSource | ScenarioSource
     if files:
@@ -835,24 +934,41 @@ def replay(
             raise UsageError(
                 "a scenario source never ends: give -n N or --duration D, e.g. --duration 30m"
             )
-        if seed is None and isinstance(stored.get("seed"), int):
+        if seed is None and type(stored.get("seed")) is int:
             seed = stored["seed"]
         if start_at is None and isinstance(stored.get("start_at"), str):
-            start_at = datetime.fromisoformat(stored["start_at"])
+            start_at = _stored_start(stored["start_at"], settings.results)
+        if start_at is not None:
+            check_instant(start_at)
         if seed is None:
             seed = draw_seed(None) if draw_seed else int.from_bytes(os.urandom(4), "big")
         source = ScenarioSource(list(scenarios) or [DEFAULT_SCENARIO], seed=seed, start_at=start_at)
     described = source.describe()
-    if previous.header is not None and stored != described:
+    if previous.header is not None and stored_source != described:
         raise UsageError(
             f"--resume: `{settings.results}` was written for another source "
-            f"({json.dumps(stored)}), not {json.dumps(described)}; resume with the same files, "
-            "or the same --scenario, --seed and --start-at"
+            f"({json.dumps(stored_source)}), not {json.dumps(described)}; resume with the same "
+            "files, or the same --scenario, --seed and --start-at"
         )
+    if (
+        previous.acked.count
+        and isinstance(source, FileSource)
+        and "-" not in source.paths  # stdin cannot be read twice: it is checked as it is sent
+    ):
+        _verify_acked(FileSource(source.paths), previous.acked, settings.results)
+
+    skipped = [0]
+    items = _to_send(source, limit=settings.limit, acked=previous.acked, skipped=skipped)
+    # The first item is drawn now: a source that cannot start (a scenario file whose override
+    # cannot be set, a changed stdin source) fails here, before the results file is opened.
+    first = next(items, None)
+    if first is not None:
+        items = itertools.chain([first], items)
 
     shown = redact(display_url(target), config_secrets(config, url=target))
     writer: _ResultsWriter | None = None
     if settings.results is not None:
+        existed = settings.results.exists()
         writer = _ResultsWriter(settings.results, append=settings.resume)
         header = {
             "type": "header",
@@ -870,15 +986,20 @@ def replay(
         }
         writer.write(json.dumps(header) + "\n")
         writer.flush()
+        if writer.error is not None:
+            writer.close()
+            if not existed:
+                # Only this run made it; left behind, the rerun would be told it exists.
+                settings.results.unlink(missing_ok=True)
+            raise InputError(f"{writer.error}; nothing was sent")
 
-    skipped = [0]
-    items = _to_send(source, limit=settings.limit, acked=previous.acked, skipped=skipped)
     run = _Run(
         url=target,
         items=items,
         settings=settings,
         config=config,
         headers=headers,
+        tls=tls,
         writer=writer,
         on_progress=on_progress,
         notice=notice,
@@ -891,6 +1012,13 @@ def replay(
             writer.close()
     if run.fatal is not None:
         raise run.fatal
+    error = None
+    if writer is not None and writer.error is not None:
+        error = (
+            f"{writer.error}; the run stopped early and the log misses some deliveries: "
+            "free space, then rerun with --resume (payloads acked but not logged are sent "
+            "again)"
+        )
 
     span = run.last_send - run.first_send
     achieved = (run.sent - 1) / span if run.sent > 1 and span > 0 else float(run.sent)
@@ -913,7 +1041,78 @@ def replay(
         interrupted=run.interrupted,
         results=str(settings.results) if settings.results is not None else None,
         source=described,
+        error=error,
     )
+
+
+def tls_context(config: DeliveryConfig) -> ssl.SSLContext | bool:
+    """What aiohttp verifies the receiver with; UsageError for a CA bundle it cannot use."""
+    if not config.verify_tls:
+        return False
+    if not config.ca_bundle:
+        return True
+    try:
+        return ssl.create_default_context(cafile=config.ca_bundle)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise UsageError(
+            f"cannot use CA bundle `{config.ca_bundle}`: {exc}; expected a PEM "
+            "file, e.g. --ca-bundle ./receiver-ca.pem"
+        ) from None
+
+
+def _stored_start(text: str, results: Path | None) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise UsageError(
+            f"--resume: `{results}` stores an unreadable start_at {text!r}; pass --start-at, "
+            "e.g. --start-at 2026-11-24T10:00:00Z, or start a new results file"
+        )
+    return value
+
+
+def _verify_acked(source: Iterable[Item], acked: _Acked, results: Path | None) -> None:
+    """Refuses a resume whose file source changed, before anything is sent.
+
+    Every index the results log says was acked must still hold the payload with the same
+    sessionId; checking only as the run reaches each one would send the payloads before the
+    first changed one and then stop. Reads the source once, up to the last acked index.
+    """
+    left = acked.count
+    for item in source:
+        if item.index > acked.max_index:
+            break
+        if acked.recorded(item.index):
+            item in acked  # noqa: B015  (raises UsageError when the sessionId differs)
+            left -= 1
+            if left == 0:
+                return
+    if left:
+        raise UsageError(
+            f"--resume: `{results}` records {left} acked payload(s) beyond the end of the "
+            "source (the last at index "
+            f"{acked.max_index}); resume with the same files, or start a new results file"
+        )
+
+
+def check_report_path(path: str | os.PathLike[str]) -> None:
+    """InputError unless a report can be written at `path`: its folder exists and is writable.
+
+    Checked before a run starts, so a typo in the path does not throw away the run's figures.
+    """
+    target = Path(path)
+    folder = target.parent
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.")
+    except OSError as exc:
+        raise InputError(
+            f"cannot write report `{path}` ({exc.strerror or exc}); expected a path in an "
+            "existing, writable folder, e.g. --report-json ./replay-report.json"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 # --------------------------------------------------------------------------- output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -86,33 +87,70 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
         raise ScenarioError(f"{source}:{line}: YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{source}:1: YAML syntax error: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(
+            f"{source}:1: YAML nested too deeply; expected a scenario's few levels"
+        ) from None
     finally:
         loader.dispose()
     return data, node
 
 
 def _index_lines(node: yaml.Node | None, path: str, out: dict[str, int], source: str) -> None:
-    """Records each JSON path's line; rejects duplicate keys, which YAML would silently merge."""
+    """Records each JSON path's line; rejects duplicate keys, which YAML would silently merge.
+
+    An alias is the same node object as its anchor: a node met again is not walked again (a
+    file of aliases of aliases would otherwise be walked exponentially), and a node met inside
+    itself is a recursive alias, which no JSON value can hold.
+    """
+    _index_node(node, path, out, source, ancestors=set(), done=set())
+
+
+def _index_node(
+    node: yaml.Node | None,
+    path: str,
+    out: dict[str, int],
+    source: str,
+    *,
+    ancestors: set[int],
+    done: set[int],
+) -> None:
     if node is None:
         return
     out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                raise ScenarioError(
-                    f"{source}:{key_node.start_mark.line + 1}: {path}: duplicate key {key!r}; "
-                    "each key may appear once"
-                )
-            seen.add(key)
-            child = f"{path}.{key}"
-            # The key's line, not its value's, is where a reader looks for "this field is wrong".
-            out[child] = key_node.start_mark.line + 1
-            _index_lines(value_node, child, out, source)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index_lines(item, f"{path}[{i}]", out, source)
+    if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        return
+    key = id(node)
+    if key in ancestors:
+        raise ScenarioError(
+            f"{source}:{node.start_mark.line + 1}: {path}: recursive YAML alias (a value that "
+            "contains itself); expected plain data, e.g. name: my-scenario"
+        )
+    if key in done:
+        return
+    done.add(key)
+    ancestors.add(key)
+    try:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                name = str(key_node.value)
+                if name in seen:
+                    raise ScenarioError(
+                        f"{source}:{key_node.start_mark.line + 1}: {path}: duplicate key "
+                        f"{name!r}; each key may appear once"
+                    )
+                seen.add(name)
+                child = f"{path}.{name}"
+                # The key's line, not its value's, is where a reader looks for "this field is
+                # wrong".
+                out[child] = key_node.start_mark.line + 1
+                _index_node(value_node, child, out, source, ancestors=ancestors, done=done)
+        else:
+            for i, item in enumerate(node.value):
+                _index_node(item, f"{path}[{i}]", out, source, ancestors=ancestors, done=done)
+    finally:
+        ancestors.discard(key)
 
 
 def _json_path(parts: Sequence[str | int]) -> str:
@@ -206,7 +244,20 @@ def _range_problems(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                 )
 
 
+def _non_finite(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    # YAML has .nan and .inf; JSON has neither, so no weight or override may be one.
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, f"{value} is not a finite number; expected e.g. 1.5"
+    elif isinstance(value, Mapping):
+        for key, child in value.items():
+            yield from _non_finite(child, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _non_finite(child, f"{path}[{i}]")
+
+
 def _semantic_problems(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    yield from _non_finite(spec, "$")
     yield from _range_problems(spec)
     if "mix" in spec:
         return
@@ -253,7 +304,15 @@ def load_scenario(ref: str | os.PathLike[str]) -> Scenario:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"cannot read scenario file {str(path)!r}: {exc}") from None
-    return _load_text(text, str(path), base=path.parent, chain=())
+    return _load_text(text, str(path), base=path.parent, chain=(), files=(_file_key(path),))
+
+
+def _file_key(path: Path) -> Path:
+    """The identity of a scenario file in an include chain: `./a.yaml` and `a.yaml` are one."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
 
 
 def builtin_scenarios() -> list[Scenario]:
@@ -289,13 +348,27 @@ def _read_builtin(name: str) -> Scenario:
             f"unknown scenario {name!r}: expected a built-in name (see `vss-emitter scenarios`) "
             f"or a path to a .yaml file, e.g. completed{hint}"
         )
-    return _load_text(entry.read_text(encoding="utf-8"), str(entry), base=None, chain=())
+    return _load_text(entry.read_text(encoding="utf-8"), str(entry), base=None, chain=(), files=())
 
 
-def _load_text(text: str, source: str, *, base: Path | None, chain: tuple[str, ...]) -> Scenario:
+def _load_text(
+    text: str,
+    source: str,
+    *,
+    base: Path | None,
+    chain: tuple[str, ...],
+    files: tuple[Path, ...],
+) -> Scenario:
+    """`chain`: names of the built-ins being loaded around this one; `files`: the scenario
+    files including this one, outermost first (this file last)."""
     data, node = _parse_yaml(text, source)
     lines: dict[str, int] = {}
-    _index_lines(node, "$", lines, source)
+    try:
+        _index_lines(node, "$", lines, source)
+    except RecursionError:
+        raise ScenarioError(
+            f"{source}:1: YAML nested too deeply; expected a scenario's few levels"
+        ) from None
     if not isinstance(data, dict):
         raise ScenarioError(
             f"{source}:1: $: expected a mapping with name, description, session and legs "
@@ -312,11 +385,26 @@ def _load_text(text: str, source: str, *, base: Path | None, chain: tuple[str, .
     for i, entry in enumerate(data.get("mix", [])):
         where = f"{source}:{_line_for(lines, f'$.mix[{i}].scenario')}"
         ref = entry["scenario"]
-        if ref == name or ref in chain:
+        from_file = base is not None and _looks_like_path(ref)
+        if from_file:
+            assert base is not None
+            target = _file_key(base / ref)
+            if target in files:
+                # Files are told apart by their resolved path, not their `name:` (two files
+                # may share one; one file is reachable by several relative paths).
+                cycle = " -> ".join(f.name for f in (*files[files.index(target) :], target))
+                raise ScenarioError(
+                    f"{where}: $.mix[{i}].scenario: {ref!r} includes itself (a cycle: {cycle}); "
+                    "a mix may include a scenario file only once along a chain"
+                )
+        elif base is None and (ref == name or ref in chain):
+            # Built-ins mix built-ins by name; a file can only reach a built-in, never a file,
+            # so a built-in's name reached from a file cannot close a cycle.
             raise ScenarioError(f"{where}: $.mix[{i}].scenario: {ref!r} includes itself")
         try:
-            if base is not None and _looks_like_path(ref):
-                part = _load_file_in_chain(base / ref, chain=(*chain, name))
+            if from_file:
+                assert base is not None
+                part = _load_file_in_chain(base / ref, chain=(*chain, name), files=files)
             else:
                 part = _load_builtin(ref)
         except ScenarioError as exc:
@@ -337,9 +425,11 @@ def _load_text(text: str, source: str, *, base: Path | None, chain: tuple[str, .
     )
 
 
-def _load_file_in_chain(path: Path, *, chain: tuple[str, ...]) -> Scenario:
+def _load_file_in_chain(path: Path, *, chain: tuple[str, ...], files: tuple[Path, ...]) -> Scenario:
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"cannot read scenario file {str(path)!r}: {exc}") from None
-    return _load_text(text, str(path), base=path.parent, chain=chain)
+    return _load_text(
+        text, str(path), base=path.parent, chain=chain, files=(*files, _file_key(path))
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import random
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from emitter.contract import (
     contract_schema,
     validate,
     validate_bytes,
+    validate_inputs,
 )
 
 DOCS = Path(__file__).parent / "fixtures" / "docs"
@@ -663,3 +665,26 @@ def test_fast_phone_reading_mirrors_libphonenumber() -> None:
             trunk = f"+{code}0{national}"
             assert (_lint.phone_verdict(trunk, region) is None) == _full_parse_valid(trunk, region)
     assert checked > 5000
+
+
+def test_an_output_error_is_not_reported_as_an_unreadable_input(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    path.write_text("{}\n{}\n")
+
+    def closed_pipe(_line: str) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(BrokenPipeError):
+        validate_inputs([str(path)], emit=closed_pipe)
+
+
+def test_stdin_ndjson_with_a_corrupt_first_line_is_streamed_line_by_line() -> None:
+    good = json.dumps(valid_payload(), separators=(",", ":"))
+    stream = io.BytesIO(("{corrupt\n" + (good + "\n") * 4).encode())
+    found: list[str] = []
+    summary = validate_inputs(["-"], emit=found.append, stdin=stream)
+    assert (summary.payloads, summary.errors) == (5, 1)
+    assert found == [
+        "<stdin>:1: $: not JSON (Expecting property name enclosed in double quotes at column 2); "
+        "expected a JSON object [json] error"
+    ]

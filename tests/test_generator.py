@@ -306,9 +306,8 @@ def test_malformed_override_is_a_usage_error(text: str) -> None:
 
 
 def test_override_through_a_missing_object_names_the_path() -> None:
-    stream = generate("completed", seed=1, overrides=[("payload.details.callB.callType", "VOIP")])
     with pytest.raises(UsageError, match=r"payload\.details\.callB"):
-        next(stream)
+        generate("completed", seed=1, overrides=[("payload.details.callB.callType", "VOIP")])
     with pytest.raises(UsageError, match=r"payload\.sessionId\.x"):
         apply_override({"payload": {"sessionId": "s"}}, "payload.sessionId.x", 1)
 
@@ -338,3 +337,76 @@ def test_unsettable_override_in_a_scenario_file_names_file_and_line(tmp_path: An
     )
     with pytest.raises(ScenarioError, match=rf"^{re.escape(str(path))}:7: .*callB"):
         next(generate(path, seed=1))
+
+
+def write_mix_with_a_bad_member(tmp_path: Any) -> Any:
+    (tmp_path / "one-leg.yaml").write_text(
+        "name: one-leg\ndescription: d\nsession: {status: BUSY}\n"
+        "legs:\n  - {direction: OUTBOUND, status: BUSY}\n"
+        "overrides:\n  payload.details.callB.callType: VOIP\n"
+    )
+    blend = tmp_path / "blend.yaml"
+    blend.write_text(
+        "name: blend\ndescription: d\nmix:\n  - {scenario: completed, weight: 95}\n"
+        "  - {scenario: ./one-leg.yaml, weight: 5}\n"
+    )
+    return blend
+
+
+def test_a_mix_members_bad_override_fails_before_the_first_payload(tmp_path: Any) -> None:
+    blend = load_scenario(write_mix_with_a_bad_member(tmp_path))
+    with pytest.raises(ScenarioError, match=r"one-leg\.yaml:7: \$\.overrides\..*callB"):
+        generate(blend, seed=1, n=100)
+
+
+def test_a_set_that_fails_on_a_later_mix_member_fails_before_the_first_payload() -> None:
+    # opt-out-unsubscribed places no call: its details are empty, so callA cannot be set.
+    with pytest.raises(UsageError, match=r"--set payload\.details\.callA\.callType: mixed/"):
+        generate("mixed", seed=1, n=1000, overrides=[("payload.details.callA.callType", "VOIP")])
+
+
+def test_rehearsing_overrides_leaves_the_bytes_unchanged() -> None:
+    plain = [dumps(p) for p in generate("mixed", seed=5, n=30)]
+    overridden = generate("mixed", seed=5, n=30, overrides=[("payload.subAccountId", "acme-x")])
+    expected = []
+    for text in plain:
+        payload = json.loads(text)
+        payload["payload"]["subAccountId"] = "acme-x"
+        expected.append(dumps(payload))
+    assert [dumps(p) for p in overridden] == expected
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e999", "[1, 1e999]"])
+def test_set_values_that_are_not_finite_are_usage_errors(raw: str) -> None:
+    with pytest.raises(UsageError, match="not JSON"):
+        parse_override(f"payload.details.callA.callQuality.mos={raw}")
+
+
+def test_set_values_that_merely_start_like_a_constant_stay_strings() -> None:
+    assert parse_override("payload.subAccountId=Infinity-voice")[1] == "Infinity-voice"
+    assert parse_override('payload.subAccountId="NaN"')[1] == "NaN"
+
+
+def test_dumps_refuses_values_json_cannot_carry() -> None:
+    with pytest.raises(ValueError, match="JSON"):
+        dumps({"mos": float("nan")})
+    with pytest.raises(UsageError, match="not JSON"):
+        generate("completed", seed=1, overrides=[("payload.x", float("inf"))])
+
+
+@pytest.mark.parametrize(
+    "start", [datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)]
+)
+def test_start_at_outside_1970_to_9000_is_a_usage_error(start: datetime) -> None:
+    with pytest.raises(UsageError, match="between the years 1970 and 9000"):
+        generate("completed", seed=1, start_at=start)
+
+
+def test_start_at_at_the_bounds_formats_four_digit_years() -> None:
+    for start, year in (
+        (datetime(1970, 1, 1, tzinfo=UTC), "1970"),
+        (datetime(9000, 12, 31, tzinfo=UTC), "9000"),
+    ):
+        payload = next(generate("completed", seed=1, start_at=start))
+        assert payload["payload"]["startTime"].startswith(year)
+        assert validate(payload) == []

@@ -13,13 +13,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from emitter._source import FileSource
+from emitter._source import FileSource, Item
 from emitter.deliver import DeliveryConfig, Outcome
 from emitter.errors import DeliveryConfigError, InputError, UsageError
 from emitter.generator import dumps, generate
 from emitter.receiver import ReferenceReceiver
 from emitter.replay import (
     BAD_INPUT,
+    _Acked,
     ReplayReport,
     ReplaySettings,
     classify_exception,
@@ -370,3 +371,157 @@ def test_malformed_url_is_refused_before_anything_is_sent(tmp_path: Path) -> Non
     for url in ("ftp://example.com/", "http://", "not a url"):
         with pytest.raises(DeliveryConfigError):
             run(url, [path])
+
+
+def test_no_send_leaves_before_its_scheduled_time(tmp_path: Path, fresh: ReferenceReceiver) -> None:
+    source = tmp_path / "in.ndjson"
+    write_fixture(source, 120)
+    results = tmp_path / "results.ndjson"
+    report = run(fresh.url, [source], rate=600.0, results=results)
+    assert report.acked == 120
+    sent = deliveries(results)
+    assert len(sent) == 120
+    # 1 us of slack: the log writes both times with 6 decimals.
+    early = [r for r in sent if r["sent"] < r["scheduled"] - 1e-6 or r["latency_ms"] < 0]
+    assert early == []
+
+
+def test_resume_refuses_a_changed_file_before_sending_anything(
+    tmp_path: Path, fresh: ReferenceReceiver
+) -> None:
+    path = tmp_path / "in.ndjson"
+    ids = write_fixture(path, 12)
+    results = tmp_path / "results.ndjson"
+    # The first three fail, the rest are acked: a resume would start by resending 0..2.
+    with servers.flaky(3, status=500) as server:
+        first = run(server.url, [path], results=results, concurrency=1)
+    assert (first.acked, first.failed) == (9, 3)
+    changed = path.read_bytes().splitlines(keepends=True)
+    other = dumps(next(generate("busy", seed=5))) + b"\n"
+    changed[8] = other  # an acked payload, well after the unacked ones
+    path.write_bytes(b"".join(changed))
+    before = results.read_bytes()
+    with pytest.raises(UsageError, match=r"payload 8 .*acked with another sessionId"):
+        run(fresh.url, [path], results=results, resume=True, concurrency=1)
+    assert fresh.deliveries == []
+    assert results.read_bytes() == before  # no second header
+    assert ids[8] not in other.decode()
+
+
+def test_resume_refuses_acks_beyond_the_end_of_a_shorter_file(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 6)
+    results = tmp_path / "results.ndjson"
+    with servers.answering(200) as server:
+        run(server.url, [path], results=results)
+        path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:3]))
+        with pytest.raises(UsageError, match=r"3 acked payload\(s\) beyond the end"):
+            run(server.url, [path], results=results, resume=True)
+        assert len(server.requests) == 6
+
+
+def test_a_huge_index_in_the_results_costs_no_memory(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    ids = write_fixture(path, 3)
+    results = tmp_path / "results.ndjson"
+    with servers.answering(200) as server:
+        run(server.url, [path], results=results, limit=1)
+        with results.open("a") as log:
+            log.write(
+                json.dumps(
+                    {"type": "delivery", "index": 10**12, "session_id": ids[1], "outcome": "acked"}
+                )
+                + "\n"
+            )
+        tracemalloc.start()
+        try:
+            with pytest.raises(UsageError, match="beyond the end of the source"):
+                run(server.url, [path], results=results, resume=True)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"type":"delivery","index":true,"session_id":"x","outcome":"acked"}',
+        b'{"type":"delivery","index":1,"session_id":["x"],"outcome":"acked"}',
+        b'{"type":"delivery","index":1,"session_id":{"a":1},"outcome":"acked"}',
+        b"[" * 100_000,
+        b"\xff\xfe binary",
+    ],
+    ids=["bool-index", "list-id", "object-id", "deep", "binary"],
+)
+def test_corrupt_results_records_are_skipped_not_a_crash(tmp_path: Path, line: bytes) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 2)
+    results = tmp_path / "results.ndjson"
+    with servers.answering(200) as server:
+        run(server.url, [path], results=results, limit=1)
+        with results.open("ab") as log:
+            log.write(line + b"\n")
+        notices: list[str] = []
+        report = replay(
+            url=server.url,
+            settings=ReplaySettings(rate=None, results=results, resume=True),
+            config=FAST,
+            files=[path],
+            on_notice=notices.append,
+        )
+    assert (report.skipped, report.sent) == (1, 1)
+    assert notices == [f"{results}: 1 unreadable line(s) ignored"]
+
+
+def test_a_foreign_results_header_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 1)
+    results = tmp_path / "results.ndjson"
+    results.write_text('{"type":"header","source":[1,2]}\n')
+    with pytest.raises(UsageError, match="written for another source"):
+        run("http://127.0.0.1:9/", [path], results=results, resume=True)
+    results.write_text(
+        '{"type":"header","source":{"scenarios":["mixed"],"seed":1,"start_at":"soon"}}\n'
+    )
+    with pytest.raises(UsageError, match="unreadable start_at 'soon'"):
+        replay(
+            url="http://127.0.0.1:9/",
+            settings=ReplaySettings(rate=None, limit=1, results=results, resume=True),
+            config=FAST,
+        )
+
+
+def test_a_results_device_is_refused_for_resume(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 1)
+    with pytest.raises(UsageError, match="not a regular file"):
+        run("http://127.0.0.1:9/", [path], results=Path("/dev/zero"), resume=True)
+
+
+def test_a_bad_ca_bundle_is_refused_before_the_results_file_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 1)
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate\n")
+    results = tmp_path / "results.ndjson"
+    with pytest.raises(UsageError, match="cannot use CA bundle"):
+        run(
+            "https://127.0.0.1:9/",
+            [path],
+            results=results,
+            config=DeliveryConfig(ca_bundle=str(bundle)),
+        )
+    assert not results.exists()
+
+
+def test_acked_indexes_far_apart_stay_correct_as_the_dense_part_grows() -> None:
+    acked = _Acked()
+    acked.add(70_000, "far")  # beyond the dense slack at first: kept aside
+    for index in range(140_001):
+        if index != 70_000:
+            acked.add(index, f"s{index}")
+    assert acked.count == 140_001
+    assert Item(70_000, "far", b"{}", "x:1") in acked
+    with pytest.raises(UsageError, match="another sessionId"):
+        _ = Item(70_000, "other", b"{}", "x:1") in acked

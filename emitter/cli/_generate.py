@@ -113,16 +113,24 @@ def generate(
     overrides = [parse_override(s) for s in sets]
     instant = parse_instant(start_at) if start_at is not None else None
     # Every scenario is loaded (and so checked) before anything is written.
-    chosen = builtin_scenarios() if all_ else [load_scenario(r) for r in scenario_refs or ["mixed"]]
+    chosen = builtin_scenarios() if all_ else _load_unique(scenario_refs or ("mixed",))
     used_seed = resolve_seed(seed)
+    # Streams are opened up front: opening one rehearses its overrides (the file's and --set),
+    # so a bad override fails before the first byte is written, whichever scenario has it.
+    streams = [
+        (
+            scenario.name,
+            generate_tagged(
+                scenario, seed=used_seed, n=count, start_at=instant, overrides=overrides
+            ),
+        )
+        for scenario in chosen
+    ]
 
     def payloads() -> Iterator[tuple[str, int, dict[str, Any]]]:
-        for scenario in chosen:
-            stream = generate_tagged(
-                scenario, seed=used_seed, n=count, start_at=instant, overrides=overrides
-            )
+        for name, stream in streams:
             for index, (_, payload) in enumerate(stream, start=1):
-                yield scenario.name, index, payload
+                yield name, index, payload
 
     if output is None:
         out = sys.stdout.buffer
@@ -134,6 +142,27 @@ def generate(
     else:
         written = _write_file(Path(output), payloads())
         click.echo(f"wrote {written} payload(s) to {output}", err=True)
+
+
+def _load_unique(refs: tuple[str, ...]) -> list[Scenario]:
+    """The scenarios, each once, in the order first given.
+
+    A scenario's stream is seeded with its name, so a name given twice would only repeat the
+    same sessions (and `-o DIR/` would overwrite the first copy's files). Two different
+    scenarios with one name cannot be told apart at all.
+    """
+    chosen: dict[str, Scenario] = {}
+    for ref in dict.fromkeys(refs):
+        scenario = load_scenario(ref)
+        known = chosen.get(scenario.name)
+        if known is None:
+            chosen[scenario.name] = scenario
+        elif known.source != scenario.source:
+            raise UsageError(
+                f"two scenarios are named {scenario.name!r} ({known.source} and "
+                f"{scenario.source}); rename one (its `name:`) to generate both"
+            )
+    return list(chosen.values())
 
 
 def _write_ndjson(out: BinaryIO, items: Iterator[tuple[str, int, dict[str, Any]]]) -> int:

@@ -10,13 +10,15 @@ from pathlib import Path
 import click
 
 from emitter._pacing import parse_duration, parse_rate
+from emitter._timing import check_instant
 from emitter.cli._base import cli, delivery_options, resolve_seed, seed_option
 from emitter.deliver import DeliveryConfig
-from emitter.errors import UsageError
+from emitter.errors import InputError, UsageError
 from emitter.replay import (
     DEFAULT_CONCURRENCY,
     Progress,
     ReplaySettings,
+    check_report_path,
     format_progress,
     format_summary,
     replay,
@@ -33,7 +35,7 @@ def _start_at(raw: str | None) -> datetime | None:
         raise UsageError(
             f"Invalid --start-at `{raw}`: expected an ISO 8601 time, e.g. 2024-03-25T06:00:00Z"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return check_instant(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 @cli.command("replay")
@@ -140,7 +142,8 @@ def replay_command(
 
     Latency is measured from each request's scheduled time (corrected for coordinated
     omission) and from its actual send. Exit 0 when every payload was acked, 1 when any was
-    not, 2 for a usage error, 130 when interrupted (rerun with --resume to finish).
+    not, 2 for a usage error or a results file that cannot be written (the summary is
+    still printed), 130 when interrupted (rerun with --resume to finish).
     """
     settings = ReplaySettings(
         rate=parse_rate(rate),
@@ -151,6 +154,8 @@ def replay_command(
         results=results,
         resume=resume,
     )
+    if report_json is not None:
+        check_report_path(report_json)  # before the run: a typo must not lose its figures
     progress = _progress_printer(enabled=not quiet and sys.stderr.isatty())
     report = replay(
         url=url,
@@ -166,10 +171,12 @@ def replay_command(
     )
     if progress is not None:
         click.echo("\r\033[K", nl=False, err=True)
-    if report_json is not None:
-        write_report_json(report, report_json)
     if not quiet:
         click.echo(format_summary(report))
+    if report_json is not None:
+        write_report_json(report, report_json)
+    if report.error is not None:
+        raise InputError(report.error)
     ctx.exit(report.exit_code)
 
 

@@ -149,6 +149,12 @@ def test_set_overrides_fields_in_every_payload() -> None:
         (["no-such-scenario"], "unknown scenario 'no-such-scenario'"),
         (["--all", "busy"], "not both"),
         (["completed", "--start-at", "tomorrow"], "invalid instant 'tomorrow'"),
+        (["completed", "--start-at", "9999-12-31T23:59:59Z"], "between the years 1970 and 9000"),
+        (["completed", "--start-at", "0001-01-01T00:00:00Z"], "between the years 1970 and 9000"),
+        (["completed", "--set", "payload.details.callA.callQuality.mos=NaN"], "not JSON"),
+        (["completed", "--set", "payload.details.callA.callQuality.mos=Infinity"], "not JSON"),
+        (["completed", "--set", "payload.details.callA.callQuality.mos=1e999"], "not JSON"),
+        (["mixed", "-n", "200", "--set", "payload.details.callA.callType=VOIP"], "mixed/"),
     ],
     ids=[
         "unsettable-path",
@@ -156,6 +162,12 @@ def test_set_overrides_fields_in_every_payload() -> None:
         "unknown-scenario",
         "all-and-names",
         "bad-instant",
+        "start-at-9999",
+        "start-at-0001",
+        "set-nan",
+        "set-infinity",
+        "set-1e999",
+        "set-fails-on-a-later-mix-member",
     ],
 )
 def test_user_mistakes_exit_2_with_one_line_and_no_output(args: list[str], message: str) -> None:
@@ -205,3 +217,111 @@ def test_generate_help_documents_every_option() -> None:
     text = run("generate", "--help").stdout
     for option in ("--all", "-n", "--seed", "--set", "--start-at", "-o"):
         assert option in text
+
+
+def write_blend(tmp_path: Path) -> Path:
+    (tmp_path / "ovr.yaml").write_text(
+        "name: ovr\ndescription: one leg\nsession: {status: BUSY}\n"
+        "legs:\n  - {direction: OUTBOUND, status: BUSY}\n"
+        "overrides:\n  payload.details.callB.callType: VOIP\n"
+    )
+    blend = tmp_path / "blend.yaml"
+    blend.write_text(
+        "name: blend\ndescription: d\nmix:\n  - {scenario: completed, weight: 95}\n"
+        "  - {scenario: ./ovr.yaml, weight: 5}\n"
+    )
+    return blend
+
+
+@pytest.mark.parametrize("refs", [["blend.yaml"], ["completed", "ovr.yaml"]])
+def test_an_override_that_cannot_be_set_writes_nothing(tmp_path: Path, refs: list[str]) -> None:
+    write_blend(tmp_path)
+    proc = subprocess.run(
+        [EXE, "generate", *refs, "-n", "200", "--seed", "1"],
+        capture_output=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == b""
+    assert proc.stderr.decode().startswith(
+        "Error: ovr.yaml:7: $.overrides.payload.details.callB.callType: cannot set"
+    )
+
+
+def test_a_scenario_named_twice_is_generated_once(tmp_path: Path) -> None:
+    once = run("generate", "completed", "-n", "3", "--seed", "1")
+    twice = run("generate", "completed", "busy", "completed", "-n", "3", "--seed", "1")
+    assert twice.exit_code == 0
+    ids = [p["payload"]["sessionId"] for p in lines(twice)]  # type: ignore[index]
+    assert len(ids) == len(set(ids)) == 6
+    assert twice.stdout.startswith(once.stdout)
+    folder = run(
+        "generate", "completed", "completed", "-n", "2", "--seed", "1", "-o", f"{tmp_path}/d/"
+    )
+    assert folder.stderr == f"wrote 2 payload(s) to {tmp_path}/d/\n"
+
+
+def test_two_scenarios_with_one_name_exit_2(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "name: completed\ndescription: d\nsession: {status: BUSY}\n"
+        "legs:\n  - {direction: OUTBOUND, status: BUSY}\n"
+    )
+    result = run("generate", "completed", str(mine), "--seed", "1")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "two scenarios are named 'completed'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("files", "cycle"),
+    [
+        ({"self.yaml": "./self.yaml"}, "self.yaml -> self.yaml"),
+        ({"a.yaml": "./b.yaml", "b.yaml": "./a.yaml"}, "a.yaml -> b.yaml -> a.yaml"),
+    ],
+    ids=["itself", "each-other"],
+)
+def test_scenario_files_that_mix_in_a_cycle_exit_2(
+    tmp_path: Path, files: dict[str, str], cycle: str
+) -> None:
+    for name, member in files.items():
+        (tmp_path / name).write_text(
+            f"name: {name[:-5]}\ndescription: d\nmix:\n  - {{scenario: {member}}}\n"
+        )
+    first = next(iter(files))
+    proc = subprocess.run(
+        [EXE, "generate", first, "--seed", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith(f"Error: {first}:4: $.mix[0].scenario: ")
+    assert f"includes itself (a cycle: {cycle})" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+def test_recursive_yaml_alias_exits_2_with_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "rec.yaml"
+    path.write_text("name: &x [*x]\ndescription: x\n")
+    proc = subprocess.run(
+        [EXE, "generate", str(path), "--seed", "1"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"Error: {path}:1: $.name[0]: recursive YAML alias")
+    assert "Traceback" not in proc.stderr
+
+
+def test_huge_ring_range_exits_2_with_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "ring.yaml"
+    path.write_text(
+        "name: ring\ndescription: d\nsession: {status: COMPLETED}\nlegs:\n"
+        "  - direction: OUTBOUND\n    status: COMPLETED\n    ring: [1000000000000, 1000000000001]\n"
+    )
+    result = run("generate", str(path), "--seed", "1")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {path}:7: $.legs[0].ring[0]: ")
+    assert "maximum of 3600" in result.stderr

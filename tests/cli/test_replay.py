@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
+from emitter.cli import _replay as _replay_cli
 from emitter.cli import cli
+from emitter.errors import InputError
 from emitter.generator import dumps, generate
 from emitter.receiver import ReferenceReceiver
 from tests import servers
@@ -190,3 +193,144 @@ def test_ctrl_c_then_resume_delivers_each_payload_once(
     assert sorted(r["session_id"] for r in acked) == sorted(ids)
     headers = [r for r in read_records(results) if r["type"] == "header"]
     assert [h["resumed"] for h in headers] == [False, True]
+
+
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        # Ignored, SIGXFSZ turns "file too large" into an EFBIG error the kit must handle.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_results_header_that_cannot_be_written_exits_2_before_sending(
+    receiver: ReferenceReceiver, fixture_file: Path, tmp_path: Path
+) -> None:
+    receiver.clear()
+    results = tmp_path / "run.ndjson"
+    done = subprocess.run(
+        [
+            VSS_EMITTER,
+            "replay",
+            receiver.url,
+            str(fixture_file),
+            "--rate",
+            "max",
+            "--results",
+            str(results),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=_file_size_limit(0),
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"Error: cannot write results file `{results}` (File too large); nothing was sent\n"
+    )
+    assert receiver.deliveries == []
+    assert not results.exists()  # so the rerun is not told "already exists"
+
+
+def test_results_that_fill_up_mid_run_stop_the_run_with_a_summary(
+    receiver: ReferenceReceiver, tmp_path: Path
+) -> None:
+    source = tmp_path / "captured.ndjson"
+    write_fixture(source, 2000)
+    results = tmp_path / "run.ndjson"
+    done = subprocess.run(
+        [
+            VSS_EMITTER,
+            "replay",
+            receiver.url,
+            str(source),
+            "--rate",
+            "4000/s",
+            "--results",
+            str(results),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=_file_size_limit(16_000),
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith(f"Error: cannot write results file `{results}` (File too large)")
+    assert "rerun with --resume" in errors[0]
+    assert "from schedule" in done.stdout  # the summary
+    sent = int(done.stdout.split("  sent ")[1].split()[0])
+    assert 0 < sent < 2000  # stopped early
+    assert results.stat().st_size == 16_000
+
+
+def test_report_json_in_a_missing_folder_exits_2_before_sending(
+    receiver: ReferenceReceiver, fixture_file: Path, tmp_path: Path
+) -> None:
+    receiver.clear()
+    report = tmp_path / "nope" / "report.json"
+    result = invoke(receiver.url, str(fixture_file), "--rate", "max", "--report-json", str(report))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: cannot write report `{report}`")
+    assert result.stderr.count("\n") == 1
+    assert receiver.deliveries == []
+
+
+def test_summary_is_printed_even_when_the_report_cannot_be_written(
+    receiver: ReferenceReceiver,
+    fixture_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def fail(report: object, path: object) -> None:
+        raise InputError(f"cannot write report `{path}`: No space left on device")
+
+    monkeypatch.setattr(_replay_cli, "write_report_json", fail)
+    report = tmp_path / "report.json"
+    result = invoke(receiver.url, str(fixture_file), "--rate", "max", "--report-json", str(report))
+    assert result.exit_code == 2
+    assert "sent 20  acked 20  failed 0" in result.stdout
+    assert result.stderr.startswith("Error: cannot write report")
+
+
+def test_bad_ca_bundle_leaves_no_results_file(fixture_file: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate\n")
+    results = tmp_path / "run.ndjson"
+    args = ["https://127.0.0.1:9/", str(fixture_file), "--rate", "max"]
+    for _ in range(2):  # the rerun gets the same answer, not "already exists"
+        result = invoke(*args, "--results", str(results), "--ca-bundle", str(bundle))
+        assert result.exit_code == 2
+        assert result.stderr.startswith("Error: cannot use CA bundle")
+        assert not results.exists()
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
+def test_start_at_outside_1970_to_9000_exits_2(when: str) -> None:
+    result = invoke(
+        "http://127.0.0.1:9/", "--scenario", "completed", "-n", "1", "--rate", "max",
+        "--start-at", when,
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: invalid --start-at")
+    assert "between the years 1970 and 9000, e.g. --start-at 2026-11-24T10:00:00Z" in result.stderr
+
+
+def test_foreign_results_file_exits_2_with_one_line(fixture_file: Path, tmp_path: Path) -> None:
+    results = tmp_path / "run.ndjson"
+    results.write_text(
+        '{"type":"delivery","index":1000000000000,"session_id":"x","outcome":"acked"}\n'
+        '{"type":"delivery","index":2,"session_id":[1],"outcome":"acked"}\n'
+    )
+    result = invoke(
+        "http://127.0.0.1:9/", str(fixture_file), "--rate", "max",
+        "--results", str(results), "--resume",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.count("Error:") == 1
+    assert "beyond the end of the source" in result.stderr

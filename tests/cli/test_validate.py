@@ -196,3 +196,56 @@ def test_schema_prints_a_valid_draft_2020_12_schema(strict: bool) -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert ("additionalProperties" in schema) is strict
     assert result.stdout.startswith('{\n  "')
+
+
+def test_validate_into_a_reader_that_leaves_early_exits_quietly(tmp_path: Path) -> None:
+    path = tmp_path / "bad.ndjson"
+    path.write_text("{}\n" * 3000)  # four findings a line: far more than a pipe buffer
+    proc = subprocess.Popen(
+        [EXE, "validate", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    first = proc.stdout.readline()  # like `| head -1`
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0, err
+    assert first.startswith(f"{path}:1: $:".encode())
+    assert "Error" not in err
+    assert "Traceback" not in err
+
+
+def test_stdin_with_a_corrupt_first_line_is_still_ndjson() -> None:
+    text = '{"payload": broken\n' + "\n".join(line(clean()) for _ in range(3)) + "\n{}\n"
+    result = run("validate", "-", stdin=text)
+    assert result.exit_code == 1
+    reported = result.stdout.splitlines()
+    assert reported[0].startswith("<stdin>:1: $: not JSON (Expecting value at column 13)")
+    assert {row.split(":")[1] for row in reported} == {"1", "5"}  # lines 2-4 are valid
+    assert result.stderr.startswith("5 payloads")
+
+
+def test_stdin_whose_first_two_lines_are_corrupt_reports_every_line() -> None:
+    text = "{oops\n{also oops\n" + line(clean()) + "\n"
+    result = run("validate", "-", stdin=text)
+    assert result.exit_code == 1
+    assert [row.split(":")[1] for row in result.stdout.splitlines()] == ["1", "2"]
+    assert result.stderr.startswith("3 payloads, 2 errors")
+
+
+def test_stdin_pretty_document_that_is_broken_is_one_finding() -> None:
+    text = json.dumps(clean(), indent=2).replace('"namespace"', '"namespace" "x"', 1)
+    result = run("validate", "-", stdin=text)
+    assert result.exit_code == 1
+    assert len(result.stdout.splitlines()) == 1
+    assert "not JSON" in result.stdout
+
+
+def test_json_messages_ending_in_at_do_not_say_at_twice(tmp_path: Path) -> None:
+    path = tmp_path / "ctl.ndjson"
+    path.write_bytes(b'{"a": "tab\there"}\n{"b": "open')
+    result = run("validate", str(path))
+    assert "Invalid control character at column 11" in result.stdout
+    assert "Unterminated string starting at column 7" in result.stdout
+    assert "at at" not in result.stdout
