@@ -26,7 +26,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from emitter import _lint
 from emitter._resources import load_schema
-from emitter.errors import EXIT_CONTRACT, EXIT_OK, InputError, UsageError
+from emitter.errors import EXIT_CONTRACT, EXIT_OK, EXIT_USAGE, InputError, UsageError
 
 __all__ = [
     "Finding",
@@ -254,6 +254,10 @@ class InputSummary:
 
     @property
     def exit_code(self) -> int:
+        # No payload at all is a failed job, not a pass: in `generate … | validate -`, an empty
+        # stream usually means the producer failed, and exit 0 would let CI go green.
+        if self.payloads == 0:
+            return EXIT_USAGE
         return EXIT_CONTRACT if self.errors else EXIT_OK
 
     def line(self) -> str:

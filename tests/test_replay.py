@@ -20,9 +20,9 @@ from emitter.generator import dumps, generate
 from emitter.receiver import ReferenceReceiver
 from emitter.replay import (
     BAD_INPUT,
-    _Acked,
     ReplayReport,
     ReplaySettings,
+    _Acked,
     classify_exception,
     format_summary,
     replay,

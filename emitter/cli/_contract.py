@@ -28,7 +28,7 @@ def validate(ctx: click.Context, paths: tuple[str, ...], strict: bool, quiet: bo
     is printed on one line with its file, line, JSON path and rule; a summary goes to stderr.
 
     Exit 0 if there is no error (warnings allowed), 1 if any payload breaks the contract,
-    2 if an input cannot be read.
+    2 if an input cannot be read or holds no payload at all.
 
     \b
     Examples:
@@ -42,6 +42,12 @@ def validate(ctx: click.Context, paths: tuple[str, ...], strict: bool, quiet: bo
 
     summary = validate_inputs(paths, strict=strict, emit=emit)
     click.echo(summary.line(), err=True)
+    if summary.payloads == 0:
+        click.echo(
+            "Error: no payload in the input; expected JSON or NDJSON payloads, e.g. "
+            "vss-emitter generate completed -n 3 | vss-emitter validate -",
+            err=True,
+        )
     ctx.exit(summary.exit_code)
 
 

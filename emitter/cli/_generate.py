@@ -84,7 +84,7 @@ def _summary(s: Scenario) -> dict[str, Any]:
     default=None,
     metavar="FILE|DIR/",
     help="Write NDJSON to FILE, or one pretty <scenario>-<index>.json per payload into DIR "
-    "(an existing directory or a path ending in /). Default: NDJSON on stdout.",
+    "(an existing directory or a path ending in /). Default, or '-': NDJSON on stdout.",
 )
 def generate(
     scenario_refs: tuple[str, ...],
@@ -132,7 +132,7 @@ def generate(
             for index, (_, payload) in enumerate(stream, start=1):
                 yield name, index, payload
 
-    if output is None:
+    if output in (None, "-"):
         out = sys.stdout.buffer
         _write_ndjson(out, payloads())
         out.flush()

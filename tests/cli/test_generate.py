@@ -325,3 +325,20 @@ def test_huge_ring_range_exits_2_with_file_and_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: {path}:7: $.legs[0].ring[0]: ")
     assert "maximum of 3600" in result.stderr
+
+
+def test_dash_as_output_means_stdout_not_a_file_named_dash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    to_dash = subprocess.run(
+        [EXE, "generate", "busy", "-n", "2", "--seed", "3", "-o", "-"],
+        capture_output=True,
+        check=True,
+    )
+    default = subprocess.run(
+        [EXE, "generate", "busy", "-n", "2", "--seed", "3"], capture_output=True, check=True
+    )
+    assert to_dash.stdout == default.stdout
+    assert len(to_dash.stdout.splitlines()) == 2
+    assert not (tmp_path / "-").exists()

@@ -249,3 +249,18 @@ def test_json_messages_ending_in_at_do_not_say_at_twice(tmp_path: Path) -> None:
     assert "Invalid control character at column 11" in result.stdout
     assert "Unterminated string starting at column 7" in result.stdout
     assert "at at" not in result.stdout
+
+
+def test_an_input_with_no_payload_exits_2_so_a_failed_producer_cannot_pass_ci(
+    tmp_path: Path,
+) -> None:
+    # `vss-emitter generate nope | vss-emitter validate -` feeds validate an empty stream.
+    empty = tmp_path / "empty.ndjson"
+    empty.write_text("\n\n")
+    for args, stdin in (([str(empty)], None), (["-"], b"")):
+        done = subprocess.run(
+            [EXE, "validate", *args], input=stdin, capture_output=True, check=False
+        )
+        assert done.returncode == 2
+        assert b"0 payloads" in done.stderr
+        assert b"Error: no payload in the input" in done.stderr
