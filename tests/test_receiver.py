@@ -17,42 +17,11 @@ from emitter.deliver import DeliveryConfig, Outcome, deliver_all
 from emitter.errors import UsageError
 from emitter.receiver import ReferenceReceiver, read_record
 
-# The documentation's success example (seed/000_3456b453edeff510.txt), as 8x8 publishes it:
-# valid under the default schema, with lint warnings (CallA, "null" string, leg before start).
-DOC_SUCCESS: dict[str, Any] = {
-    "payload": {
-        "sessionId": "1f048a84-ea6d-11ee-911b-078f7290bf52",
-        "subAccountId": "8x8_test",
-        "sessionStatus": "COMPLETED",
-        "startTime": "2024-03-25T06:01:30Z",
-        "endTime": "2024-03-25T06:01:50Z",
-        "lastAction": "MAKE_CALL",
-        "callCount": 1,
-        "details": {
-            "CallA": {
-                "callId": "1f048a83-ea6d-11ee-911b-e9023a97c284",
-                "callDirection": "OUTBOUND",
-                "callType": "PSTN",
-                "initiatedTimestamp": "2024-03-25T06:01:28Z",
-                "connectedTimestamp": "2024-03-25T06:01:37Z",
-                "disconnectedTimestamp": "2024-03-25T06:01:50Z",
-                "source": "+12314377870",
-                "destination": "+6568332048",
-                "sourceFormat": "MSISDN",
-                "destinationFormat": "MSISDN",
-                "sourceCountryCode": "US",
-                "destinationCountryCode": "SG",
-                "SourceRefId": "null",
-                "callStatus": "COMPLETED",
-                "callDuration": 13,
-                "callQuality": {"mos": 4.5, "packetLossRate": 0, "jitter": 20},
-            }
-        },
-    },
-    "namespace": "VOICE",
-    "eventType": "SESSION_SUMMARY",
-    "description": "Summary of a completed call session",
-}
+# The documentation's success example, as 8x8 publishes it (the golden fixture the contract
+# tests use): valid under the default schema, with lint warnings (CallA, "null", leg before start).
+DOC_SUCCESS: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "fixtures" / "docs" / "success.json").read_text(encoding="utf-8")
+)
 
 
 def clean_payload(session_id: str = "5b0f3c1e-0000-4000-8000-000000000001") -> dict[str, Any]:
