@@ -22,12 +22,12 @@ from emitter.replay import (
     BAD_INPUT,
     ReplayReport,
     ReplaySettings,
-    _Acked,
     classify_exception,
     format_summary,
     replay,
     write_report_json,
 )
+from emitter.replay._results import Acked
 from tests import servers
 
 FAST = DeliveryConfig(timeout_s=2.0)
@@ -516,7 +516,7 @@ def test_a_bad_ca_bundle_is_refused_before_the_results_file_is_created(tmp_path:
 
 
 def test_acked_indexes_far_apart_stay_correct_as_the_dense_part_grows() -> None:
-    acked = _Acked()
+    acked = Acked()
     acked.add(70_000, "far")  # beyond the dense slack at first: kept aside
     for index in range(140_001):
         if index != 70_000:

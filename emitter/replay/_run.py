@@ -1,0 +1,272 @@
+"""Replay's orchestration: check the settings, open the source and the results log, run, report."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from emitter import __version__
+from emitter._source import FileSource, Item, ScenarioSource
+from emitter._timing import check_instant
+from emitter.deliver import (
+    DeliveryConfig,
+    check_url,
+    config_secrets,
+    display_url,
+    redact,
+    request_headers,
+)
+from emitter.errors import InputError, UsageError
+from emitter.replay._engine import Run, loop_factory, quiet_gc, tls_context
+from emitter.replay._results import (
+    Acked,
+    Previous,
+    ResultsWriter,
+    load_results,
+    stored_start,
+    to_send,
+    verify_acked,
+)
+from emitter.replay._types import (
+    DEFAULT_SCENARIO,
+    Percentiles,
+    Progress,
+    ReplayReport,
+    ReplaySettings,
+    rate_text,
+)
+
+
+def replay(
+    *,
+    url: str,
+    settings: ReplaySettings,
+    config: DeliveryConfig,
+    files: Sequence[str | os.PathLike[str]] = (),
+    scenarios: Sequence[str] = (),
+    seed: int | None = None,
+    start_at: datetime | None = None,
+    draw_seed: Callable[[int | None], int] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_notice: Callable[[str], None] | None = None,
+) -> ReplayReport:
+    """Replays fixture files, or payloads generated from scenarios, against `url`.
+
+    Files are streamed; with no files the `mixed` scenario is used. A scenario source is
+    endless, so it needs settings.limit or settings.duration_s. With --resume, the seed and
+    start time default to the ones stored in the results file. `draw_seed` picks a seed when
+    none is given or stored (the CLI's prints it). Raises the kit's errors for anything that
+    stops the run from starting; network faults are outcomes in the report.
+    """
+    notice = on_notice or (lambda _text: None)
+    target = check_url(url)
+    headers = request_headers(config)
+    _check_settings(settings, files=files, scenarios=scenarios)
+    # Everything that can refuse the run is checked before the results file is touched, so
+    # a refused run leaves no header behind (and its rerun is not told "already exists").
+    tls = tls_context(config)
+    previous = _previous_run(settings, notice)
+    plan = _open_source(settings, previous, files, scenarios, seed, start_at, draw_seed)
+    shown = redact(display_url(target), config_secrets(config, url=target))
+    writer = _open_results(settings, config, plan, previous, shown)
+    run = Run(
+        url=target,
+        items=plan.items,
+        settings=settings,
+        config=config,
+        headers=headers,
+        tls=tls,
+        writer=writer,
+        on_progress=on_progress,
+        notice=notice,
+    )
+    _execute(run, writer)
+    return _report(run, settings, plan, shown, writer)
+
+
+@dataclass
+class _Plan:
+    """What will be sent: the items still to send, how the source describes itself, its seed."""
+
+    items: Iterator[Item]
+    described: dict[str, Any]
+    seed: int | None  # the scenario seed; None for files
+    skipped: list[int]  # a one-element counter the filter bumps for each payload resume skips
+
+
+def _check_settings(
+    settings: ReplaySettings,
+    *,
+    files: Sequence[str | os.PathLike[str]],
+    scenarios: Sequence[str],
+) -> None:
+    if files and scenarios:
+        raise UsageError("give fixture files or --scenario, not both")
+    if settings.concurrency < 1:
+        raise UsageError(f"Invalid concurrency `{settings.concurrency}`: expected 1 or more")
+    if settings.rate is None and settings.ramp_s > 0:
+        raise UsageError("--ramp needs a rate to climb to, e.g. --rate 200/s --ramp 30s")
+    if settings.resume and settings.results is None:
+        raise UsageError("--resume needs --results FILE: the file tells what was already acked")
+
+
+def _previous_run(settings: ReplaySettings, notice: Callable[[str], None]) -> Previous:
+    """What an earlier run's results log says (empty unless --resume)."""
+    if not settings.resume or settings.results is None:
+        return Previous(None, Acked(), 0)
+    previous = load_results(settings.results)
+    if previous.unreadable:
+        notice(f"{settings.results}: {previous.unreadable} unreadable line(s) ignored")
+    return previous
+
+
+def _open_source(
+    settings: ReplaySettings,
+    previous: Previous,
+    files: Sequence[str | os.PathLike[str]],
+    scenarios: Sequence[str],
+    seed: int | None,
+    start_at: datetime | None,
+    draw_seed: Callable[[int | None], int] | None,
+) -> _Plan:
+    """The source to send, checked against a resumed run's, minus what that run acked."""
+    stored_source = (previous.header or {}).get("source")
+    stored: dict[str, Any] = stored_source if isinstance(stored_source, dict) else {}
+    source: FileSource | ScenarioSource
+    if files:
+        source = FileSource(files)
+    else:
+        if settings.limit is None and settings.duration_s is None:
+            raise UsageError(
+                "a scenario source never ends: give -n N or --duration D, e.g. --duration 30m"
+            )
+        if seed is None and type(stored.get("seed")) is int:
+            seed = stored["seed"]
+        if start_at is None and isinstance(stored.get("start_at"), str):
+            start_at = stored_start(stored["start_at"], settings.results)
+        if start_at is not None:
+            check_instant(start_at)
+        if seed is None:
+            seed = draw_seed(None) if draw_seed else int.from_bytes(os.urandom(4), "big")
+        source = ScenarioSource(list(scenarios) or [DEFAULT_SCENARIO], seed=seed, start_at=start_at)
+    described = source.describe()
+    if previous.header is not None and stored_source != described:
+        raise UsageError(
+            f"--resume: `{settings.results}` was written for another source "
+            f"({json.dumps(stored_source)}), not {json.dumps(described)}; resume with the same "
+            "files, or the same --scenario, --seed and --start-at"
+        )
+    if (
+        previous.acked.count
+        and isinstance(source, FileSource)
+        and "-" not in source.paths  # stdin cannot be read twice: it is checked as it is sent
+    ):
+        verify_acked(FileSource(source.paths), previous.acked, settings.results)
+
+    skipped = [0]
+    items = to_send(source, limit=settings.limit, acked=previous.acked, skipped=skipped)
+    # The first item is drawn now: a source that cannot start (a scenario file whose override
+    # cannot be set, a changed stdin source) fails here, before the results file is opened.
+    first = next(items, None)
+    if first is not None:
+        items = itertools.chain([first], items)
+    return _Plan(
+        items=items,
+        described=described,
+        seed=seed if isinstance(source, ScenarioSource) else None,
+        skipped=skipped,
+    )
+
+
+def _open_results(
+    settings: ReplaySettings,
+    config: DeliveryConfig,
+    plan: _Plan,
+    previous: Previous,
+    shown: str,
+) -> ResultsWriter | None:
+    """Opens the results log and writes its header; InputError (nothing sent) if it cannot."""
+    if settings.results is None:
+        return None
+    existed = settings.results.exists()
+    writer = ResultsWriter(settings.results, append=settings.resume)
+    header = {
+        "type": "header",
+        "kit": f"vss-emitter {__version__}",
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "resumed": previous.header is not None,
+        "target": shown,
+        "source": plan.described,
+        "rate": rate_text(settings.rate),
+        "concurrency": settings.concurrency,
+        "duration_s": settings.duration_s,
+        "limit": settings.limit,
+        "ramp_s": settings.ramp_s,
+        "retries": list(config.retries),
+    }
+    writer.write(json.dumps(header) + "\n")
+    writer.flush()
+    if writer.error is not None:
+        writer.close()
+        if not existed:
+            # Only this run made it; left behind, the rerun would be told it exists.
+            settings.results.unlink(missing_ok=True)
+        raise InputError(f"{writer.error}; nothing was sent")
+    return writer
+
+
+def _execute(run: Run, writer: ResultsWriter | None) -> None:
+    """Runs the engine on its own event loop; re-raises what stopped the source."""
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner, quiet_gc():
+            runner.run(run.main())
+    finally:
+        if writer is not None:
+            writer.close()
+    if run.fatal is not None:
+        raise run.fatal
+
+
+def _report(
+    run: Run,
+    settings: ReplaySettings,
+    plan: _Plan,
+    shown: str,
+    writer: ResultsWriter | None,
+) -> ReplayReport:
+    error = None
+    if writer is not None and writer.error is not None:
+        error = (
+            f"{writer.error}; the run stopped early and the log misses some deliveries: "
+            "free space, then rerun with --resume (payloads acked but not logged are sent "
+            "again)"
+        )
+    span = run.last_send - run.first_send
+    achieved = (run.sent - 1) / span if run.sent > 1 and span > 0 else float(run.sent)
+    return ReplayReport(
+        target=shown,
+        rate=settings.rate,
+        concurrency=settings.concurrency,
+        seed=plan.seed,
+        sent=run.sent,
+        acked=run.acked,
+        failed=run.failed,
+        late=run.pacer.late,
+        skipped=plan.skipped[0],
+        retried=run.retried,
+        duration_s=max(0.0, run.ended - run.started),
+        achieved_rate=achieved,
+        latency_ms=Percentiles.of(run.from_schedule.flush()),
+        latency_from_send_ms=Percentiles.of(run.from_send.flush()),
+        outcomes=dict(run.outcomes),
+        interrupted=run.interrupted,
+        results=str(settings.results) if settings.results is not None else None,
+        source=plan.described,
+        error=error,
+    )
