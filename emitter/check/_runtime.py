@@ -1,0 +1,151 @@
+"""What a probe sees while running: its seed, the target, payloads, and a recorder of exchanges."""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from emitter._seeds import derive_seed
+from emitter.check._model import Exchange, Probe
+from emitter.deliver import Ack, DeliveryConfig
+
+if TYPE_CHECKING:
+    import httpx
+
+_EXAMPLES = {
+    "success": "docs-example-success.json",
+    "failure": "docs-example-failure.json",
+}
+
+
+@dataclass(frozen=True)
+class _ScenarioChoice:
+    """Built-in scenarios the mutation probes start from (looked up once, by name)."""
+
+    completed: str
+    multi_leg: str
+    error: str
+
+
+class _ProbeRun:
+    """What one probe sees while running: its seed, the target, and a recorder of exchanges."""
+
+    def __init__(self, *, probe: Probe, suite: _Suite) -> None:
+        self.probe = probe
+        self.suite = suite
+        self.seed = derive_seed(suite.seed, probe.name)
+        self.rng = random.Random(self.seed)
+        self._exchanges: list[Exchange] = []
+        self._lock = threading.Lock()
+
+    @property
+    def exchanges(self) -> tuple[Exchange, ...]:
+        with self._lock:
+            return tuple(self._exchanges)
+
+    @property
+    def config(self) -> DeliveryConfig:
+        return self.suite.config
+
+    @property
+    def choice(self) -> _ScenarioChoice:
+        return self.suite.choice
+
+    def send(
+        self,
+        body: bytes,
+        *,
+        note: str = "",
+        config: DeliveryConfig | None = None,
+        client: httpx.Client | None = None,
+    ) -> Ack:
+        ack = self._deliver(body, config=config, client=client)
+        self._record([Exchange(body=body, ack=ack, note=note)])
+        return ack
+
+    def send_at_once(self, bodies: Sequence[bytes], *, note: str = "") -> list[Ack]:
+        """Deliver every body at the same instant, one thread each, as a burst from 8x8 would.
+
+        The exchanges are recorded in the order of `bodies`, not the order the answers came
+        in, so a report of the same seed lists them the same way every run.
+        """
+        barrier = threading.Barrier(len(bodies))
+
+        def one(body: bytes) -> Ack:
+            barrier.wait(timeout=30)
+            return self._deliver(body)
+
+        with ThreadPoolExecutor(max_workers=len(bodies), thread_name_prefix="vss-burst") as pool:
+            acks = list(pool.map(one, bodies))
+        self._record(
+            [Exchange(body=b, ack=a, note=note) for b, a in zip(bodies, acks, strict=True)]
+        )
+        return acks
+
+    def _deliver(
+        self,
+        body: bytes,
+        *,
+        config: DeliveryConfig | None = None,
+        client: httpx.Client | None = None,
+    ) -> Ack:
+        from emitter.deliver import deliver
+
+        return deliver(
+            body,
+            url=self.suite.url,
+            config=config or self.suite.config,
+            client=client or self.suite.client,
+        )
+
+    def _record(self, exchanges: Iterable[Exchange]) -> None:
+        with self._lock:
+            self._exchanges.extend(exchanges)
+
+    def payload(self, scenario: str, *, index: int = 0) -> dict[str, Any]:
+        """A fresh payload of a built-in scenario, seeded by this probe (so fresh sessionIds)."""
+        from emitter.generator import generate
+
+        payloads = list(generate(scenario, seed=derive_seed(self.seed, str(index)), n=1))
+        return payloads[0]
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+
+class _Suite:
+    def __init__(
+        self,
+        *,
+        url: str,
+        config: DeliveryConfig,
+        seed: int,
+        burst: int,
+        client: httpx.Client,
+        choice: _ScenarioChoice,
+    ) -> None:
+        self.choice = choice
+        self.url = url
+        self.config = config
+        self.seed = seed
+        self.burst = burst
+        self.client = client
+
+
+def dumps(payload: Mapping[str, Any]) -> bytes:
+    """The bytes of a payload, through the generator's canonical serialisation."""
+    from emitter.generator import dumps as canonical
+
+    return canonical(payload)
+
+
+def example_bytes(which: Literal["success", "failure"]) -> bytes:
+    """The documentation's example payload, byte for byte as printed on the 8x8 page."""
+    from emitter._resources import schemas_dir
+
+    return schemas_dir().joinpath("examples", _EXAMPLES[which]).read_bytes()

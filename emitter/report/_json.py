@@ -1,0 +1,79 @@
+"""A check run as JSON data (`--report-json`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from emitter import __version__
+from emitter.check import CheckReport, Exchange
+from emitter.report._files import atomic_write
+
+
+def _payload_json(exchange: Exchange) -> Any:
+    try:
+        return exchange.payload()
+    except ValueError:
+        return exchange.body.decode("utf-8", "replace")
+
+
+def _exchange_json(exchange: Exchange) -> dict[str, Any]:
+    ack = exchange.ack
+    return {
+        "note": exchange.note,
+        "payload": _payload_json(exchange),
+        "ack": {
+            "outcome": str(ack.outcome),
+            "ok": ack.ok,
+            "status": ack.status,
+            "elapsed_s": round(ack.elapsed_s, 6),
+            "reason": ack.reason,
+            "body_excerpt": ack.body_excerpt,
+            "attempt": ack.attempt,
+            "session_id": ack.session_id,
+        },
+    }
+
+
+def report_json(report: CheckReport) -> dict[str, Any]:
+    """Everything about a run as plain JSON data (the URL already has its secrets masked)."""
+    return {
+        "tool": "vss-emitter",
+        "version": __version__,
+        "target": report.url,
+        "seed": report.seed,
+        "started_at": report.started_at.isoformat(),
+        "timeout_s": report.timeout_s,
+        "concurrency": report.concurrency,
+        "burst": report.burst,
+        "wall_s": round(report.wall_s, 6),
+        "summary": {
+            "probes": len(report.results),
+            "passed": report.passed,
+            "failed": report.failed,
+            "warnings": report.warnings,
+            "ok": report.ok,
+            "exit_code": report.exit_code,
+        },
+        "probes": [
+            {
+                "name": r.name,
+                "group": r.group,
+                "severity": r.severity,
+                "verdict": r.verdict,
+                "passed": r.passed,
+                "reason": r.reason,
+                "proves": r.proves,
+                "elapsed_s": round(r.elapsed_s, 6),
+                "exchanges": [_exchange_json(x) for x in r.exchanges],
+            }
+            for r in report.results
+        ],
+    }
+
+
+def write_json(report: CheckReport, path: str | os.PathLike[str]) -> Path:
+    text = json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n"
+    return atomic_write(path, text.encode("utf-8"))
