@@ -29,6 +29,7 @@ _EXPORTS = {
     "UsageError": "emitter.errors",
     "VssEmitterError": "emitter.errors",
     "builtin_scenarios": "emitter.scenarios",
+    "canonical": "emitter._canonical",
     "classify_status": "emitter.deliver",
     "contract_schema": "emitter.contract",
     "dumps": "emitter.generator",
@@ -57,6 +58,7 @@ __all__ = [
     "VssEmitterError",
     "__version__",
     "builtin_scenarios",
+    "canonical",
     "classify_status",
     "contract_schema",
     "dumps",
@@ -68,6 +70,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from emitter._canonical import canonical
     from emitter.check import CheckReport, ProbeResult, run_check
     from emitter.contract import Finding, contract_schema, validate, validate_bytes
     from emitter.deliver import Ack, DeliveryConfig, Outcome, classify_status

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from emitter.cli import (  # noqa: F401  (importing a module registers its commands)
+    _canonical,
     _check,
     _contract,
     _generate,
