@@ -1,9 +1,23 @@
-"""A payload's sessionId, read without validating the payload (for acks, records and logs)."""
+"""A payload's canonical bytes, and its sessionId read without validating it."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any, Final
+
+# allow_nan=False: NaN and Infinity are not JSON; a payload holding one is a bug to report,
+# never bytes to send.
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def dumps(payload: Mapping[str, Any]) -> bytes:
+    """THE canonical compact JSON bytes of a payload: UTF-8, insertion order, no newline.
+
+    Every command that sends a payload it holds as data (generated, or an element of a `.json`
+    array) sends these bytes, so the same payload is the same bytes whichever command sends it.
+    """
+    return _ENCODER.encode(payload).encode()
 
 
 def session_id_of(document: object) -> str | None:

@@ -1,0 +1,84 @@
+"""What may be printed: secrets masked, URL passwords hidden, control characters neutralised.
+
+Every command prints text a receiver or a user chose (answers, URLs, header values); this is
+the one place that makes such text safe to show on a terminal, in a log or in a report.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+REDACTED = "***"
+
+# C0 and C1 control characters (ESC starts a terminal escape sequence) and DEL.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """The text with every occurrence of every secret replaced by ***, longest secret first."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_cut_tail(text: str, secrets: Iterable[str]) -> str:
+    """Mask the start of a secret that a length cap cut in two at the end of `text`."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        for size in range(len(secret) - 1, 0, -1):
+            if text.endswith(secret[:size]):
+                return text[:-size] + REDACTED
+    return text
+
+
+def credential_parts(value: str) -> list[str]:
+    """`value`, and its credential alone when it has a scheme ("Bearer s3cr3t" -> "s3cr3t").
+
+    A receiver that echoes only the token (or a gateway that logs it) must not leak it either.
+    """
+    out = [value]
+    _scheme, _, credential = value.strip().partition(" ")
+    if credential.strip() and len(credential.strip()) >= 4:
+        out.append(credential.strip())
+    return out
+
+
+def url_password(url: str) -> str | None:
+    """The password in a URL's userinfo, if any (never raises)."""
+    try:
+        return urlsplit(url.strip()).password
+    except ValueError:
+        return None
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be printed: a password in it is replaced by ***, the user name kept."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{REDACTED}@{hostport}"))
+
+
+def one_line(text: str) -> str:
+    """One printable line: whitespace collapsed, control characters shown as U+FFFD.
+
+    A hostile receiver's answer is printed on the user's terminal; its control characters
+    (ANSI escapes, backspaces, bells) must not reach it.
+    """
+    return _CONTROL.sub("\ufffd", " ".join(text.split()))
+
+
+def printable(text: str) -> str:
+    """A log line safe for any terminal: control characters and lone surrogates escaped (\\x1b).
+
+    Unlike `one_line`, nothing is lost: the escapes show exactly which bytes came.
+    """
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
