@@ -279,7 +279,9 @@ def test_clear_forgets_sessions(receiver: ReferenceReceiver) -> None:
 
 
 def status_of(answer: bytes) -> int:
-    assert answer.startswith(b"HTTP/1.1 "), answer[:200]
+    # A request the HTTP parser could not read (a made-up method, a bad chunk size) is answered
+    # with an HTTP/1.0 status line: the parser never learnt the request's version.
+    assert answer.startswith((b"HTTP/1.1 ", b"HTTP/1.0 ")), answer[:200]
     return int(answer.split(b" ", 2)[1])
 
 

@@ -10,6 +10,7 @@ from emitter.cli import (  # noqa: F401  (importing a module registers its comma
     _locust,
     _replay,
     _send,
+    _serve,
 )
 from emitter.cli._base import cli
 

@@ -1,12 +1,10 @@
-"""The `send` and `serve` commands: deliver payloads and report each ack; the reference receiver."""
+"""The `send` command: deliver payloads and report each ack."""
 
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import click
@@ -25,7 +23,6 @@ from emitter.deliver import (
     request_headers,
 )
 from emitter.errors import EXIT_CONTRACT, EXIT_OK, EXIT_USAGE, UsageError
-from emitter.receiver import DEFAULT_BODY_CAP, ReferenceReceiver, run_until_signalled
 
 DEFAULT_SCENARIO = "mixed"
 
@@ -206,69 +203,3 @@ class _Output:
     def _json(record: dict[str, Any]) -> None:
         click.echo(json.dumps(record, ensure_ascii=False))
 
-
-@cli.command()
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to listen on. The default keeps the receiver private to this machine; "
-    "0.0.0.0 exposes it to the network.",
-)
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8080,
-    show_default=True,
-    help="Port to listen on; 0 picks a free one (the URL is printed).",
-)
-@click.option(
-    "--record",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Append every delivery to this NDJSON file (received_at, session_id, status, "
-    "duplicate, findings, payload), one line each, flushed as it comes.",
-)
-@click.option(
-    "--strict",
-    is_flag=True,
-    help="Reject lint findings too, and apply the strict schema (no unknown fields).",
-)
-@click.option(
-    "--body-cap",
-    type=click.IntRange(min=1),
-    default=DEFAULT_BODY_CAP,
-    show_default=True,
-    metavar="BYTES",
-    help="Answer 413 to a body larger than this, without reading it.",
-)
-@click.option("-q", "--quiet", is_flag=True, help="No line per delivery (for load runs).")
-def serve(
-    host: str, port: int, record: Path | None, strict: bool, body_cap: int, quiet: bool
-) -> None:
-    """Run the reference VSS receiver until Ctrl-C or SIGTERM.
-
-    It validates each POSTed payload against the contract and answers 200 (lint warnings are
-    fine), or 400 with the findings as JSON (invalid payload, not JSON), 413 (body over
-    --body-cap), 405 (not a POST). A sessionId it already accepted is acked 200 again and
-    logged as a duplicate, not processed twice. One line per delivery: time, status,
-    sessionId, duplicate marker, first problem. Stops with a count line and exit code 0.
-
-    \b
-    Example:
-      vss-emitter serve --port 0 --record deliveries.ndjson
-    """
-    receiver = ReferenceReceiver(
-        host=host,
-        port=port,
-        record=record,
-        body_cap=body_cap,
-        strict=strict,
-        log=None if quiet else click.echo,
-    )
-    counts = run_until_signalled(
-        receiver,
-        on_ready=lambda url: click.echo(f"listening on {url} (POST VSS payloads; Ctrl-C stops)"),
-    )
-    click.echo(f"stopped: {counts.line()}")
-    sys.stdout.flush()
