@@ -1,0 +1,266 @@
+"""One drill run's state and verdict: what the replay engine asks while sending, what it reports.
+
+The engine owns the sockets and the clock; it calls in here at four seams: the pacer (the
+stage schedule), the item stream (reordering), each attempt's end (`attempt_done`: figures,
+duplicates to send, the burst gate) and the end of the run (`result`: per-stage figures,
+faults, outages, thresholds). Everything here is synchronous and deterministic given the seed
+and the order of calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from emitter._pacing import DEFAULT_LATE_AFTER_S
+from emitter.drill._faults import BurstGate, DuplicatePlan, Faults, fault_rng, reorder
+from emitter.drill._figures import (
+    DUPLICATE,
+    Outage,
+    Recorder,
+    StageFigures,
+    fault_counts,
+    outages,
+    recovery_seconds,
+    stage_figures,
+)
+from emitter.drill._slo import Actuals, Threshold, Verdict, evaluate
+from emitter.drill._stages import Stage, StagePacer, StagePlan
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DrillSettings:
+    """What turns a replay into a drill; the zero value is a plain replay."""
+
+    stages: tuple[Stage, ...] | None = None
+    faults: Faults = field(default_factory=Faults)
+    slo: tuple[Threshold, ...] = ()
+    verify: Path | None = None
+    verify_sample: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.stages or self.faults.any or self.slo or self.verify is not None)
+
+
+class DrillState:
+    """The live side of a drill, for one run (one process, one event loop)."""
+
+    def __init__(self, settings: DrillSettings, *, seed: int) -> None:
+        self.settings = settings
+        self.seed = seed
+        self.plan = StagePlan(settings.stages) if settings.stages else None
+        self.recorder = Recorder()
+        faults = settings.faults
+        self.duplicates = (
+            DuplicatePlan(
+                faults.duplicates,
+                fault_rng(seed, "duplicates"),
+                max_delay_s=faults.duplicate_delay_s,
+            )
+            if faults.duplicates > 0
+            else None
+        )
+        self.gate: BurstGate[Any] | None = (
+            BurstGate(
+                hold_after_s=faults.hold_after_s,
+                probe_every_s=faults.probe_every_s,
+                rate=faults.burst_rate,
+            )
+            if faults.burst
+            else None
+        )
+        self.start = 0.0  # the run's start on the engine's clock, set by started()
+        self.wall = 0.0  # Unix time = engine clock + wall
+
+    def pacer(
+        self, *, duration_s: float | None = None, late_after_s: float = DEFAULT_LATE_AFTER_S
+    ) -> StagePacer | None:
+        """The stage schedule as a Pacer, or None when the run keeps its one --rate."""
+        if self.plan is None:
+            return None
+        return StagePacer(self.plan, duration_s=duration_s, late_after_s=late_after_s)
+
+    def items(self, items: Iterable[T], *, rate: float | None = None) -> Iterator[T]:
+        """The source in the order the drill delivers it (reordered within the window)."""
+        window = self.settings.faults.reorder
+        if window is None:
+            return iter(items)
+        offset: Callable[[int], float] | None = None
+        if self.plan is not None:
+            offset = self.plan.offset
+        elif rate is not None:
+            step = 1.0 / rate
+            offset = step.__mul__  # a steady rate: position i is due at i/rate
+        return reorder(items, window, fault_rng(self.seed, "reorder"), offset=offset)
+
+    def started(self, now: float, *, wall: float) -> None:
+        self.start = now
+        self.wall = wall
+
+    def duplicate_delay(self) -> float | None:
+        """Called once per payload in source order as it is first scheduled: how long after
+        its ack a duplicate should follow, or None."""
+        return None if self.duplicates is None else self.duplicates.draw()
+
+    def attempt_done(
+        self,
+        *,
+        index: int,
+        kind: int,
+        scheduled: float,
+        sent: float,
+        done: float,
+        ok: bool,
+        late: bool = False,
+    ) -> None:
+        """One attempt ended (any kind); feeds the figures and the burst gate."""
+        self.recorder.observe(
+            index=index, kind=kind, scheduled=scheduled, sent=sent, done=done, ok=ok, late=late
+        )
+        if self.gate is not None and kind != DUPLICATE:
+            self.gate.result(done, ok=ok)
+
+    def result(
+        self,
+        *,
+        latency_ms: Any,
+        max_ms: float,
+        sent: int,
+        failed: int,
+        late: int,
+        verify: Mapping[str, int] | None = None,
+        verify_by_stage: Sequence[Mapping[str, int]] | None = None,
+    ) -> DrillResult:
+        """The drill's figures and verdicts, once the run is over."""
+        stages = (
+            stage_figures(self.recorder, self.plan, start=self.start)
+            if self.plan is not None
+            else []
+        )
+        if verify_by_stage is not None:
+            for figures, counts in zip(stages, verify_by_stage, strict=False):
+                figures.verify = dict(counts)
+        found = outages(self.recorder)
+        counts = fault_counts(self.recorder)
+        if self.duplicates is not None:
+            counts["duplicates_planned"] = self.duplicates.planned
+        if self.gate is not None:
+            counts["held"] = self.gate.held_total
+            counts["holds"] = self.gate.holds
+            counts["still_held"] = len(self.gate.held)
+        actuals = Actuals(
+            latency_ms=latency_ms,
+            max_ms=max_ms,
+            sent=sent,
+            failed=failed,
+            late=late,
+            verified=None if verify is None else verify.get("verified", 0),
+            lost=0 if verify is None else verify.get("missing", 0),
+            stored_twice=0 if verify is None else verify.get("stored_twice", 0),
+            mismatched=0 if verify is None else verify.get("mismatched", 0),
+            recovery_s=recovery_seconds(found),
+        )
+        return DrillResult(
+            settings=self.settings,
+            seed=self.seed,
+            stages=tuple(stages),
+            faults=counts,
+            outages=tuple(found),
+            verdicts=evaluate(self.settings.slo, actuals),
+            start=self.start,
+            wall=self.wall,
+        )
+
+
+@dataclass(frozen=True)
+class DrillResult:
+    """A finished drill: figures per stage, faults injected, outages seen, thresholds judged."""
+
+    settings: DrillSettings
+    seed: int
+    stages: tuple[StageFigures, ...]
+    faults: Mapping[str, int]
+    outages: tuple[Outage, ...]
+    verdicts: tuple[Verdict, ...]
+    start: float
+    wall: float
+
+    @property
+    def broken(self) -> tuple[Verdict, ...]:
+        return tuple(v for v in self.verdicts if not v.ok)
+
+    @property
+    def failed(self) -> bool:
+        """True when the drill fails the run: a threshold broken, or a duplicate not acked
+        (8x8 expects a 200 for every redelivery, as for the first delivery)."""
+        return bool(self.broken) or self.faults.get("duplicates_not_acked", 0) > 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report JSON's drill sections: `stages`, `faults`, `outages`, `slo`."""
+        faults: dict[str, Any] = dict(self.settings.faults.as_dict())
+        faults["seed"] = self.seed
+        faults.update(self.faults)
+        return {
+            "stages": [s.as_dict() for s in self.stages],
+            "faults": faults,
+            "outages": [o.as_dict(start=self.start, wall=self.wall) for o in self.outages],
+            "slo": {
+                "ok": not self.broken,
+                "thresholds": [v.as_dict() for v in self.verdicts],
+            },
+        }
+
+    def summary_lines(self) -> list[str]:
+        """Lines for the end-of-run summary, after replay's own table."""
+        lines: list[str] = []
+        if self.stages:
+            lines.append(
+                "  stage                      target  achieved     sent    acked   failed"
+                "     late   p50 ms   p99 ms"
+            )
+            for s in self.stages:
+                p50 = s.latency.get_value_at_percentile(50) / 1000.0 if s.sent else 0.0
+                p99 = s.latency.get_value_at_percentile(99) / 1000.0 if s.sent else 0.0
+                lines.append(
+                    f"  {s.stage.text:<24}{s.stage.mean_rate:>9,.1f}{s.achieved_rate:>10,.1f}"
+                    f"{s.sent:>9}{s.acked:>9}{s.failed:>9}{s.late:>9}{p50:>9.1f}{p99:>9.1f}"
+                )
+                if s.verify is not None:
+                    shown = ", ".join(f"{k} {v}" for k, v in s.verify.items())
+                    lines.append(f"    verify: {shown}")
+        f = self.faults
+        if self.settings.faults.duplicates > 0:
+            lines.append(
+                f"  duplicates: {f.get('duplicates_sent', 0)} sent, "
+                f"{f.get('duplicates_acked', 0)} acked, "
+                f"{f.get('duplicates_not_acked', 0)} not acked"
+            )
+        if self.settings.faults.reorder is not None:
+            lines.append(f"  reordered within {self.settings.faults.reorder.describe()}")
+        if self.settings.faults.burst:
+            lines.append(
+                f"  burst after failure: held {f.get('held', 0)} session(s) over "
+                f"{f.get('holds', 0)} hold(s), released {f.get('released', 0)}"
+            )
+        for o in self.outages:
+            d = o.as_dict(start=self.start, wall=self.wall)
+            end = "never" if d["end_s"] is None else f"{d['end_s']:.2f}s"
+            recovery = (
+                f"recovered {d['recovery_s']:.2f}s after it ended"
+                if d["recovery_s"] is not None
+                else f"{o.unrecovered} session(s) never acked"
+            )
+            lines.append(
+                f"  outage {d['start_s']:.2f}s-{end} ({d['started_at']}): "
+                f"{o.failed_attempts} failed attempt(s), {o.affected} session(s) affected; "
+                f"{recovery}; backlog p99 {o.backlog_p99_ms:,.1f} ms"
+            )
+        for v in self.verdicts:
+            mark = "ok    " if v.ok else "BROKEN"
+            lines.append(f"  slo {mark} {v.describe()}")
+        return lines
