@@ -6,6 +6,7 @@ from emitter.cli import (  # noqa: F401  (importing a module registers its comma
     _canonical,
     _check,
     _contract,
+    _coverage,
     _generate,
     _locust,
     _replay,
