@@ -19,26 +19,31 @@ from phonenumbers.phonemetadata import PhoneMetadata
 from emitter import vocabulary
 
 LEG_KEY = re.compile(r"[cC]all[A-Z]")
+_NUMERAL = re.compile(r"-?[0-9]+")
 
 RULES: dict[str, str] = {
     "lint.call-count": "callCount equals the number of legs in details",
     "lint.leg-key": "leg keys are lower-case (callA, not CallA)",
     "lint.leg-order": "legs are keyed callA, callB, ... in order, without gaps",
     "lint.timestamp-order": "initiated <= connected <= disconnected",
-    "lint.call-duration": "callDuration = disconnected - connected in whole seconds, 0 if never "
-    "connected",
+    "lint.call-duration": "callDuration = disconnected - connected, within a second for "
+    "whole-second stamps (they hide the sub-second instants), 0 if never connected",
     "lint.connected-timestamp": "a COMPLETED leg has connectedTimestamp, no other leg has one",
     "lint.call-quality": "only COMPLETED legs carry callQuality",
     "lint.session-status": "sessionStatus agrees with the legs' callStatus values",
     "lint.error-details": "errorDetails is present exactly when sessionStatus is ERROR",
     "lint.error-code": "errorDetails.errorCode is in the documented table",
+    "lint.error-code-type": "errorDetails.errorCode is an integer, as in every example (Number "
+    "Masking's table types it String: not reported for --product masking)",
     "lint.error-message": "errorDetails.errorMsg is the documented message for its code",
     "lint.session-time": "startTime <= endTime",
     "lint.session-window": "every leg lies inside the session (startTime <= initiated, "
     "disconnected <= endTime)",
     "lint.phone-number": "source/destination are valid numbers of their stated country "
     "(libphonenumber)",
-    "lint.source-ref": "OUTBOUND legs carry a sourceRefId string, INBOUND legs null",
+    "lint.source-ref": "OUTBOUND legs carry a sourceRefId string, INBOUND legs null or none",
+    "lint.destination-ref": "destinationRefId is a reference on INBOUND legs, null or absent on "
+    "OUTBOUND legs",
     "lint.unique-uuid": "sessionId and every callId are distinct",
 }
 
@@ -169,8 +174,12 @@ class _Leg(NamedTuple):
     data: Mapping[str, Any]
 
 
-def lint(payload: object) -> list[Issue]:
-    """All consistency issues of one VSS document (the whole webhook body)."""
+def lint(payload: object, *, product: str | None = None) -> list[Issue]:
+    """All consistency issues of one VSS document (the whole webhook body).
+
+    `product` ("messaging", "ivr", "masking"; None: any) tunes the rules where the pages
+    disagree: only Number Masking's table types errorCode as a String.
+    """
     if not isinstance(payload, dict):
         return []
     body = payload.get("payload")
@@ -193,10 +202,11 @@ def lint(payload: object) -> list[Issue]:
         issues.extend(_leg_connection(leg))
         issues.extend(_phones(leg))
         issues.extend(_source_ref(leg))
+        issues.extend(_destination_ref(leg))
     issues.extend(_session_times(body, legs))
     if isinstance(details, dict) and len(legs) == len(leg_keys):
         issues.extend(_session_status(body, legs))
-    issues.extend(_error_details(body))
+    issues.extend(_error_details(body, product))
     issues.extend(_unique_uuids(body, legs))
     return issues
 
@@ -263,12 +273,19 @@ def _leg_times(leg: _Leg) -> Iterator[Issue]:
         return
     if connected and disconnected:
         seconds = (disconnected - connected).total_seconds()
-        # Whole seconds: truncated or rounded up are both honest readings of fractional stamps.
-        if not math.floor(seconds) <= duration <= math.ceil(seconds):
+        if seconds.is_integer():
+            # Whole-second stamps of sub-second instants: the platform rounds the real
+            # difference, so it may be one second either side (23 for 09 -> 33 in IVR's examples).
+            low, high, expected = int(seconds) - 1, int(seconds) + 1, "within one second"
+        else:
+            # Truncated or rounded up are both honest readings of fractional stamps.
+            low, high = math.floor(seconds), math.ceil(seconds)
+            expected = "equal in whole seconds"
+        if not low <= duration <= high:
             yield Issue(
                 path,
                 f"callDuration is {duration} but disconnected - connected is {seconds:g} s; "
-                "expected them equal in whole seconds",
+                f"expected them {expected}",
                 "lint.call-duration",
             )
 
@@ -335,6 +352,28 @@ def _source_ref(leg: _Leg) -> Iterator[Issue]:
         )
 
 
+def _destination_ref(leg: _Leg) -> Iterator[Issue]:
+    direction = _str(leg.data, "callDirection")
+    if direction is None or "destinationRefId" not in leg.data:
+        return
+    value = leg.data["destinationRefId"]
+    path = f"{leg.path}.destinationRefId"
+    if direction == "OUTBOUND" and value is not None:
+        yield Issue(
+            path,
+            f"an OUTBOUND leg has destinationRefId {_show(value)}; expected null or no "
+            "destinationRefId (it names the virtual number an INBOUND call dialled)",
+            "lint.destination-ref",
+        )
+    elif direction == "INBOUND" and isinstance(value, str) and value in ("", "null"):
+        yield Issue(
+            path,
+            f"an INBOUND leg has destinationRefId {_show(value)}; expected the reference id of "
+            "the virtual number that was called, e.g. 'PSTN1', or null",
+            "lint.destination-ref",
+        )
+
+
 def _show(value: object) -> str:
     if value is None:
         return "null"
@@ -392,7 +431,7 @@ def _session_status(body: Mapping[str, Any], legs: list[_Leg]) -> Iterator[Issue
         )
 
 
-def _error_details(body: Mapping[str, Any]) -> Iterator[Issue]:
+def _error_details(body: Mapping[str, Any], product: str | None) -> Iterator[Issue]:
     session = _str(body, "sessionStatus")
     present = "errorDetails" in body
     if session == "ERROR" and not present:
@@ -412,6 +451,16 @@ def _error_details(body: Mapping[str, Any]) -> Iterator[Issue]:
     if not isinstance(details, dict):
         return
     code = _int(details, "errorCode")
+    raw = details.get("errorCode")
+    if code is None and isinstance(raw, str) and _NUMERAL.fullmatch(raw):
+        code = int(raw)
+        if product != "masking":
+            yield Issue(
+                "$.payload.errorDetails.errorCode",
+                f"errorCode is the string {raw!r}; expected the integer {code} as in every "
+                "example (only Number Masking's table types it String: accept both)",
+                "lint.error-code-type",
+            )
     if code is None:
         return
     if code not in vocabulary.ERROR_CODES:

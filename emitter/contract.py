@@ -24,11 +24,12 @@ import jsonschema
 import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker
 
-from emitter import _lint
+from emitter import _lint, vocabulary
 from emitter._resources import load_schema
 from emitter.errors import EXIT_CONTRACT, EXIT_OK, EXIT_USAGE, InputError, UsageError
 
 __all__ = [
+    "PRODUCTS",
     "Finding",
     "InputSummary",
     "contract_schema",
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 SCHEMA_FILE = "vss.schema.json"
+PRODUCTS = vocabulary.PRODUCTS
 STRICT_ID = "urn:vss-emitter:schema:vss-strict"
 _MAX_MESSAGE = 300
 
@@ -59,18 +61,38 @@ class Finding:
         return f"{prefix}{self.path}: {self.message} [{self.rule}] {self.severity}"
 
 
-def _strict_variant(schema: dict[str, Any]) -> dict[str, Any]:
+def check_product(product: str | None) -> str | None:
+    """`product` if it names a documented product (or is None: all of them), else UsageError."""
+    if product is None or product in vocabulary.PRODUCTS:
+        return product
+    raise UsageError(
+        f"unknown product {product!r}: expected one of {', '.join(vocabulary.PRODUCTS)}, "
+        "e.g. --product ivr (leave it out to accept what any of them sends)"
+    )
+
+
+def _strict_variant(schema: dict[str, Any], product: str | None) -> dict[str, Any]:
     """What the documentation says a payload should be: no unknown fields, lower-case keys.
 
-    Derived from the default schema rather than kept as a second file, so the two modes cannot
-    disagree on anything but strictness.
+    With a product, that product's page: its fields only (IVR's root `version` and
+    `clientRequestId`, IVR's and Number Masking's `destinationRefId`), its statuses and call
+    types, and `sourceRefId` on every leg where its page requires it (Voice Messaging). Without
+    one, the union of the three pages: every field any of them lists, each optional where any
+    page makes it optional. Derived from the default schema rather than kept as more files, so
+    the modes cannot disagree on anything but strictness.
     """
     strict = copy.deepcopy(schema)
-    strict["$id"] = STRICT_ID
-    strict["title"] = schema["title"] + " (strict)"
+    title = vocabulary.PRODUCT_TITLES[product] if product else "any product"
+    strict["$id"] = STRICT_ID + (f":{product}" if product else "")
+    strict["title"] = schema["title"] + f" (strict, {title})"
     strict["description"] = (
-        "Strict mode: what the 8x8 documentation says a payload should be. No unknown fields, "
-        "leg keys callA, callB, ..., and sourceRefId spelled in lower case."
+        f"Strict mode for {title}: what the 8x8 documentation says a payload should be. No "
+        "unknown fields, leg keys callA, callB, ..., sourceRefId spelled in lower case"
+        + (
+            ", and the fields, statuses and call types of that product's page."
+            if product
+            else "; every field and value any of the three product pages lists is allowed."
+        )
     )
 
     def close(node: object) -> None:
@@ -89,20 +111,44 @@ def _strict_variant(schema: dict[str, Any]) -> dict[str, Any]:
     defs["details"]["additionalProperties"] = False
     leg = defs["leg"]
     del leg["properties"]["SourceRefId"]
-    del leg["anyOf"]
-    leg["required"] = [*leg["required"], "sourceRefId"]
+    error_code = defs["errorDetails"]["properties"]["errorCode"]
+    if product != "masking":
+        # Every example sends an integer; only Number Masking's table says String.
+        error_code["type"] = "integer"
+        del error_code["pattern"]
+    if product is None:
+        return strict
+    body = defs["payload"]["properties"]
+    body["sessionStatus"]["enum"] = list(vocabulary.PRODUCT_SESSION_STATUSES[product])
+    leg["properties"]["callStatus"]["enum"] = list(vocabulary.PRODUCT_LEG_STATUSES[product])
+    leg["properties"]["callType"]["enum"] = list(vocabulary.PRODUCT_CALL_TYPES[product])
+    if product == "ivr":
+        # IVR's root table lists `version` without "(Optional)", and every example has it.
+        strict["required"] = [*strict["required"], "version"]
+    else:
+        del strict["properties"]["version"]
+        del body["clientRequestId"]
+    if product == "messaging":
+        # Voice Messaging's table does not mark sourceRefId optional ("null" for INBOUND) and
+        # has no destinationRefId.
+        leg["required"] = [*leg["required"], "sourceRefId"]
+        del leg["properties"]["destinationRefId"]
     return strict
 
 
 @cache
-def _schema(strict: bool) -> dict[str, Any]:
+def _schema(strict: bool, product: str | None = None) -> dict[str, Any]:
     default = load_schema(SCHEMA_FILE)
-    return _strict_variant(default) if strict else default
+    return _strict_variant(default, product) if strict else default
 
 
-def contract_schema(*, strict: bool = False) -> dict[str, Any]:
-    """The contract's JSON Schema (Draft 2020-12); a copy the caller may change."""
-    return copy.deepcopy(_schema(strict))
+def contract_schema(*, strict: bool = False, product: str | None = None) -> dict[str, Any]:
+    """The contract's JSON Schema (Draft 2020-12); a copy the caller may change.
+
+    `product` ("messaging", "ivr", "masking") picks that page's strict variant; the default
+    schema is the same for every product (what a receiver must tolerate).
+    """
+    return copy.deepcopy(_schema(strict, check_product(product) if strict else None))
 
 
 _DATE_TIME = re.compile(
@@ -138,8 +184,8 @@ class _Engines:
 
 
 @cache
-def _engines(strict: bool) -> _Engines:
-    schema = _schema(strict)
+def _engines(strict: bool, product: str | None = None) -> _Engines:
+    schema = _schema(strict, product)
     return _Engines(
         fast=jsonschema_rs.validator_for(schema, validate_formats=True),
         detailed=Draft202012Validator(schema, format_checker=_format_checker()),
@@ -153,21 +199,13 @@ def _shorten(message: str) -> str:
 def _detailed_finding(error: jsonschema.ValidationError) -> Finding:
     keyword = str(error.validator)
     message = error.message
-    if (
-        keyword == "anyOf"
-        and error.context
-        and all(c.validator == "required" for c in error.context)
-    ):
-        # The leg's either-spelling rule: say which key is missing, not "not valid under anyOf".
-        keyword = "required"
-        message = "'sourceRefId' is a required property (8x8 also spells it 'SourceRefId')"
-    elif keyword == "const":
+    if keyword == "const":
         message = f"{error.instance!r} was found; {error.validator_value!r} was expected"
     return Finding(error.json_path, _shorten(message), "error", f"schema.{keyword}")
 
 
-def _schema_findings(payload: object, strict: bool) -> list[Finding]:
-    engines = _engines(strict)
+def _schema_findings(payload: object, strict: bool, product: str | None) -> list[Finding]:
+    engines = _engines(strict, product)
     try:
         if engines.fast.is_valid(payload):
             return []
@@ -199,15 +237,25 @@ def _fast_findings(engines: _Engines, payload: object) -> list[Finding]:
     return findings
 
 
-def validate(payload: object, *, strict: bool = False) -> list[Finding]:
+def validate(payload: object, *, strict: bool = False, product: str | None = None) -> list[Finding]:
     """Every contract problem of one VSS document (the whole webhook body); [] if it is valid.
 
     Schema violations are errors. Consistency lint findings are warnings, or errors with
     `strict=True`, which also applies the strict schema (no unknown fields, lower-case keys).
+    `product` ("messaging", "ivr", "masking"; None: any of them) picks the strict schema of that
+    product's page and tunes the lint rules that depend on the product; UsageError if unknown.
     """
-    findings = _schema_findings(payload, strict)
+    product = check_product(product)
+    findings = _schema_findings(payload, strict, product if strict else None)
     severity: Severity = "error" if strict else "warning"
-    findings.extend(Finding(i.path, i.message, severity, i.rule) for i in _lint.lint(payload))
+    # A value of the wrong type (strict mode's integer errorCode) is reported once, by the
+    # schema, not again by the lint rule that reads it.
+    rejected = {f.path for f in findings if f.rule == "schema.type"}
+    findings.extend(
+        Finding(i.path, i.message, severity, i.rule)
+        for i in _lint.lint(payload, product=product)
+        if i.path not in rejected
+    )
     return findings
 
 
@@ -235,13 +283,16 @@ def _not_json(exc: BaseException, *, located: bool = False) -> Finding:
     return Finding("$", f"not JSON ({detail}); expected a JSON object", "error", "json")
 
 
-def validate_bytes(body: bytes | str, *, strict: bool = False) -> list[Finding]:
+def validate_bytes(
+    body: bytes | str, *, strict: bool = False, product: str | None = None
+) -> list[Finding]:
     """Parse a webhook body, then validate it; a body that is not JSON is one "json" error."""
+    product = check_product(product)
     try:
         payload = _parse(body)
     except (ValueError, RecursionError) as exc:
         return [_not_json(exc)]
-    return validate(payload, strict=strict)
+    return validate(payload, strict=strict, product=product)
 
 
 @dataclass(frozen=True)
@@ -388,6 +439,7 @@ def validate_inputs(
     paths: Sequence[str],
     *,
     strict: bool = False,
+    product: str | None = None,
     emit: Callable[[str], None],
     stdin: IO[bytes] | None = None,
 ) -> InputSummary:
@@ -398,6 +450,7 @@ def validate_inputs(
     NDJSON is streamed, so memory stays constant. Raises InputError for a missing or unreadable
     file before anything is validated, UsageError if there is no path and stdin is a terminal.
     """
+    product = check_product(product)
     stdin_stream = stdin if stdin is not None else sys.stdin.buffer
     if not paths and stdin_stream.isatty():
         raise UsageError(
@@ -431,7 +484,7 @@ def validate_inputs(
                 if isinstance(item, _ParseFailure):
                     found = [_not_json(item.exc, located=True)]
                 else:
-                    found = validate(item, strict=strict)
+                    found = validate(item, strict=strict, product=product)
                 for finding in found:
                     if finding.severity == "error":
                         errors += 1

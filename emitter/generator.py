@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import os
@@ -23,6 +22,8 @@ from emitter._numbers import (
     draw_number,
     number_templates,
 )
+from emitter._payload import dumps
+from emitter._seeds import scenario_seed
 from emitter._timing import (
     DEFAULT_EPOCH,
     DEFAULT_SPAN_S,
@@ -42,21 +43,6 @@ __all__ = ["apply_override", "dumps", "generate", "generate_tagged", "parse_over
 DESCRIPTION: Final = "Summary of a completed call session"
 # IVR's session summaries carry a root `version`; 5 in every IVR example (FACTS.md).
 IVR_VERSION: Final = 5
-
-# allow_nan=False: NaN and Infinity are not JSON; a payload holding one is a bug to report,
-# never bytes to send.
-_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def dumps(payload: Mapping[str, Any]) -> bytes:
-    """THE canonical compact JSON bytes of a payload: UTF-8, insertion order, no newline."""
-    return _ENCODER.encode(payload).encode()
-
-
-def scenario_seed(*, seed: int, name: str) -> int:
-    """The stable per-scenario seed (sha256, never Python's salted hash())."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "big")
-
 
 # --- weighted choice -------------------------------------------------------------------------
 
@@ -136,14 +122,36 @@ _DEFAULT_ACTIONS: Final = {
     "COMPLETED_UNSUBSCRIBED": ["SAY_AND_CAPTURE"],
     "COMPLETED_UNSUB_ERROR": ["SAY_AND_CAPTURE"],
 }
+# IVR and Number Masking draw only the values their own pages show.
+_PRODUCT_ACTIONS: Final = {
+    "ivr": {"COMPLETED": {"MAKE_CALL": 60, "HANGUP": 30, "SAY_AND_CAPTURE": 10}},
+    "masking": {
+        "COMPLETED": {"MAKE_CALL": 90, "SAY": 10},
+        "ERROR": {"MAKE_CALL": 3, "PLAY_TTS": 1},
+    },
+}
 _SUB_ACCOUNTS: Final = {"acme-voice": 6, "acme-support": 3, "acme_apac": 2, "acme.notify": 1}
+# Number Masking's examples show lower-case words joined by "_" ("8x8_test", "wavecell_voice").
+_PRODUCT_SUB_ACCOUNTS: Final = {
+    "masking": {"acme_voice": 5, "acme_masking": 3, "acme_test": 1, "wavecell_acme": 1},
+}
 
 _PRODUCT_CALL_TYPE: Final = {
-    "voice-messaging": "PSTN",  # documented: always PSTN
+    "messaging": "PSTN",  # documented: always PSTN
     "ivr": "PSTN",
-    "number-masking": "PSTN",
-    "programmable-sip": "VOIP",
+    "masking": "PSTN",  # documented: always PSTN
+    "sip": "VOIP",
 }
+# IVR and Number Masking payloads: INBOUND legs carry destinationRefId and no sourceRefId,
+# and durations are rounded from sub-second instants (their examples show both).
+_REF_BY_DIRECTION: Final = frozenset({"ivr", "masking"})
+# Seconds between the first leg's answer and the next leg's dialling: an IVR caller listens to
+# the menu and presses keys (scenario 1 of IVR's page: 8 s); Number Masking bridges at once
+# (its example: 2 s); otherwise a short greeting.
+_BRIDGE_GAP: Final = {"ivr": (4, 14), "masking": (0, 2)}
+# Share of API-started IVR sessions whose request carried a clientRequestId (the user's
+# option); a session a caller started has none (IVR's inbound examples carry none).
+_CLIENT_REQUEST_ID_SHARE: Final = 0.7
 
 
 # --- compiled plans --------------------------------------------------------------------------
@@ -235,6 +243,8 @@ def _quality(rng: random.Random, band: tuple[tuple[int, int], ...]) -> dict[str,
 class _SessionPlan:
     __slots__ = (
         "actions",
+        "api_started",
+        "by_direction",
         "description",
         "error",
         "legs",
@@ -256,10 +266,16 @@ class _SessionPlan:
         self.status: str = session["status"]
         code = session.get("errorCode")
         self.error = {"errorMsg": ERROR_CODES[code], "errorCode": code} if code else None
+        actions = _PRODUCT_ACTIONS.get(self.product, _DEFAULT_ACTIONS)
         self.actions = _one_or_many(
-            session.get("lastAction", _DEFAULT_ACTIONS.get(self.status, ["MAKE_CALL"]))
+            session.get("lastAction", actions.get(self.status, ["MAKE_CALL"]))
         )
-        self.sub_accounts = _one_or_many(session.get("subAccountId", _SUB_ACCOUNTS))
+        self.sub_accounts = _one_or_many(
+            session.get("subAccountId", _PRODUCT_SUB_ACCOUNTS.get(self.product, _SUB_ACCOUNTS))
+        )
+        self.by_direction = self.product in _REF_BY_DIRECTION
+        legs = spec["legs"]
+        self.api_started = bool(legs) and legs[0]["direction"] == "OUTBOUND"
         self.description: str = session.get("description", DESCRIPTION)
         self.legs = tuple(_LegPlan(leg, self.product) for leg in spec["legs"])
         quirks = set(scenario.quirks)
@@ -282,6 +298,9 @@ class _SessionPlan:
             "lastAction": self.actions.pick(rng),
             "callCount": len(legs),
         }
+        if self.product == "ivr" and self.api_started and rng.random() < _CLIENT_REQUEST_ID_SHARE:
+            # Where IVR's scenario 1 has it: after callCount, before errorDetails and details.
+            body["clientRequestId"] = _client_request_id(rng)
         if self.error is not None:
             body["errorDetails"] = dict(self.error)
         if not legs:
@@ -356,10 +375,17 @@ class _SessionPlan:
                     "destinationCountryCode": dcc,
                     "sourceRefId": ref,
                 }
-            if plan.inbound and self.product in ("ivr", "number-masking"):
-                leg["destinationRefId"] = leg_virtual[2]
-            leg["callStatus"] = plan.status
-            leg["callDuration"] = disc - conn if conn is not None else 0
+            if self.by_direction:
+                # IVR and Number Masking: an INBOUND leg names the dialled virtual number in
+                # destinationRefId and has no sourceRefId at all (their examples).
+                if plan.inbound:
+                    del leg["sourceRefId"]
+                    leg["destinationRefId"] = leg_virtual[2]
+                leg["callStatus"] = plan.status
+                leg["callDuration"] = _rounded_duration(rng, conn, disc) if conn is not None else 0
+            else:
+                leg["callStatus"] = plan.status
+                leg["callDuration"] = disc - conn if conn is not None else 0
             if conn is not None and plan.quality is not None:
                 leg["callQuality"] = _quality(rng, plan.quality.pick(rng))
             details[leg_key(i)] = leg
@@ -389,7 +415,12 @@ class _SessionPlan:
             # Later legs are dialled after the first is answered (a greeting or prompt plays
             # first), one after another: a hunt group tries the next agent when one does
             # not answer. The first leg stays up until the bridged call ends.
-            t = (conn0 if conn0 is not None else init0) + 1 + int(rng.random() * 4)
+            gap = _BRIDGE_GAP.get(self.product)
+            if gap is None:
+                t = (conn0 if conn0 is not None else init0) + 1 + int(rng.random() * 4)
+            else:
+                t = (conn0 if conn0 is not None else init0) + gap[0]
+                t += int(rng.random() * (gap[1] - gap[0] + 1))
             times = [(init0, conn0, init0)]
             for plan in legs[1:]:
                 init = t
@@ -409,6 +440,10 @@ class _SessionPlan:
                 else int(rng.random() * 8)
             )
             times[0] = (init0, conn0, last + tail)
+            if self.product == "masking" and conn0 is not None and times[1][1] is not None:
+                # The masked caller's leg is answered when the hidden party answers (both legs
+                # connect at 06:01:37 in Number Masking's example).
+                times[0] = (init0, times[1][1], times[0][2])
         if self.quirk_before_start:
             # 8x8's success example initiates its leg 2 s before the session starts.
             _, c0, d0 = times[0]
@@ -437,7 +472,6 @@ class _SessionPlan:
 
     def _wrap(self, rng: random.Random, body: dict[str, Any]) -> dict[str, Any]:
         if self.product == "ivr":
-            body["clientRequestId"] = _uuid4(rng)
             return {
                 "payload": body,
                 "namespace": NAMESPACE,
@@ -471,6 +505,30 @@ def _ref_id(rng: random.Random) -> str:
     if r < 0.15:
         return "PSTN%d" % (1 + int(r * 20))  # noqa: UP031
     return "VN-%04d" % (1000 + int(rng.random() * 9000))  # noqa: UP031
+
+
+def _rounded_duration(rng: random.Random, connected: int, disconnected: int) -> int:
+    """callDuration from sub-second instants behind whole-second stamps, rounded half up.
+
+    The stamps are the instants truncated to the second, the duration is the real difference
+    rounded: IVR's examples show 23 s for 08:27:09 -> 08:27:33 and 37 s for 08:29:07 ->
+    08:29:43, so about a quarter of legs differ by one second from their stamps.
+    """
+    connected_ms = int(rng.random() * 1000)
+    if disconnected == connected:
+        # Within one second the disconnect cannot come before the answer.
+        disconnected_ms = connected_ms + int(rng.random() * (1000 - connected_ms))
+    else:
+        disconnected_ms = int(rng.random() * 1000)
+    return ((disconnected - connected) * 1000 + disconnected_ms - connected_ms + 500) // 1000
+
+
+def _client_request_id(rng: random.Random) -> str:
+    # User-supplied, so any string: IVR's example sends "Request-Id-Client-Confirmation-1200";
+    # other integrations send a UUID of their own.
+    if rng.random() < 0.5:
+        return "Request-Id-Client-Confirmation-%d" % (1000 + int(rng.random() * 9000))  # noqa: UP031
+    return _uuid4(rng)
 
 
 def _uuid4(rng: random.Random) -> str:

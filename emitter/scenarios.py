@@ -17,7 +17,14 @@ import yaml
 
 from emitter._resources import builtin_scenario_files, load_schema
 from emitter.errors import ScenarioError
-from emitter.vocabulary import session_status_agrees
+from emitter.vocabulary import (
+    PRODUCT_ALIASES,
+    PRODUCT_CALL_TYPES,
+    PRODUCT_LEG_STATUSES,
+    PRODUCT_SESSION_STATUSES,
+    PRODUCT_TITLES,
+    session_status_agrees,
+)
 
 SCHEMA_NAME = "scenario.schema.json"
 
@@ -33,7 +40,8 @@ class Scenario:
     quirk: bool
     source: str
     spec: Mapping[str, Any] = field(compare=False, repr=False)
-    product: str = "voice-messaging"
+    # messaging | ivr | masking | sip (the long names in files are normalised to these).
+    product: str = "messaging"
     quirks: tuple[str, ...] = ()
     weight: float = 1.0
     components: tuple[tuple[Scenario, float], ...] = ()
@@ -272,6 +280,7 @@ def _semantic_problems(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             "legs COMPLETED, UNSUBSCRIBED_CONTACT has no legs, the other opt-outs only "
             "COMPLETED legs (mark the scenario `quirk: true` to break this on purpose)",
         )
+    yield from _product_problems(spec)
     quirks = spec.get("quirks", [])
     if "legs-out-of-order" in quirks and len(legs) < 2:
         yield "$.quirks", "legs-out-of-order needs at least 2 legs to reorder"
@@ -281,6 +290,42 @@ def _semantic_problems(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         leg["direction"] == "OUTBOUND" for leg in legs
     ):
         yield "$.quirks", "string-null-source-ref-id needs an OUTBOUND leg (it replaces its ref)"
+
+
+def product_of(spec: Mapping[str, Any]) -> str:
+    """The scenario's product by its short name (messaging, ivr, masking, sip)."""
+    raw = str(spec.get("product", "messaging"))
+    return PRODUCT_ALIASES.get(raw, raw)
+
+
+def _product_problems(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """What the product's own page does not allow (a quirk scenario may break it on purpose)."""
+    product = product_of(spec)
+    if spec.get("quirk") or product not in PRODUCT_TITLES:
+        return
+    title = PRODUCT_TITLES[product]
+    status = spec["session"]["status"]
+    if status not in PRODUCT_SESSION_STATUSES[product]:
+        yield (
+            "$.session.status",
+            f"{title}'s page lists no session status {status}; expected one of "
+            f"{', '.join(PRODUCT_SESSION_STATUSES[product])}",
+        )
+    for i, leg in enumerate(spec["legs"]):
+        if leg["status"] not in PRODUCT_LEG_STATUSES[product]:
+            yield (
+                f"$.legs[{i}].status",
+                f"{title}'s page lists no leg status {leg['status']}; expected one of "
+                f"{', '.join(PRODUCT_LEG_STATUSES[product])}",
+            )
+        call_types = leg.get("callType", [])
+        for call_type in call_types if isinstance(call_types, list) else [call_types]:
+            if call_type not in PRODUCT_CALL_TYPES[product]:
+                yield (
+                    f"$.legs[{i}].callType",
+                    f"{title} legs are always {' or '.join(PRODUCT_CALL_TYPES[product])}, not "
+                    f"{call_type}; use product: ivr or sip for VOIP legs",
+                )
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -417,7 +462,7 @@ def _load_text(
         quirk=bool(data.get("quirk", False)),
         source=source,
         spec=MappingProxyType(data),
-        product=data.get("product", "voice-messaging"),
+        product=product_of(data),
         quirks=tuple(data.get("quirks", ())),
         weight=float(data.get("weight", 1.0)),
         components=tuple(components),

@@ -28,6 +28,42 @@ NUMBER_FORMATS: Final = ("MSISDN",)
 # close the set, but the generator only draws from these.
 LAST_ACTIONS: Final = ("MAKE_CALL", "SAY", "PLAY_FILE", "HANGUP", "SAY_AND_CAPTURE", "PLAY_TTS")
 
+# The three products whose pages document VSS (FACTS.md, 8x8-docs/), by the kit's short names.
+# Programmable SIP also sends VSS but documents no payload of its own: it has no strict variant.
+PRODUCTS: Final = ("messaging", "ivr", "masking")
+PRODUCT_TITLES: Final = MappingProxyType(
+    {"messaging": "Voice Messaging", "ivr": "IVR", "masking": "Number Masking"}
+)
+# Per product, what its page lists. IVR's leg status list has no ERROR, and neither IVR nor
+# Number Masking lists the opt-out statuses. Number Masking's leg list has no ERROR either,
+# but its own status table and failure example put ERROR on legs, so ERROR stays.
+PRODUCT_SESSION_STATUSES: Final = MappingProxyType(
+    {"messaging": SESSION_STATUSES, "ivr": LEG_STATUSES, "masking": LEG_STATUSES}
+)
+PRODUCT_LEG_STATUSES: Final = MappingProxyType(
+    {
+        "messaging": LEG_STATUSES,
+        "ivr": tuple(s for s in LEG_STATUSES if s != "ERROR"),
+        "masking": LEG_STATUSES,
+    }
+)
+# Voice Messaging and Number Masking say "always PSTN"; IVR says PSTN or VOIP.
+PRODUCT_CALL_TYPES: Final = MappingProxyType(
+    {"messaging": ("PSTN",), "ivr": CALL_TYPES, "masking": ("PSTN",)}
+)
+# The values each page shows (all three say "e.g." or link the actions: the set stays open).
+PRODUCT_LAST_ACTIONS: Final = MappingProxyType(
+    {
+        "messaging": ("MAKE_CALL", "SAY", "PLAY_FILE"),
+        "ivr": ("MAKE_CALL", "HANGUP", "SAY_AND_CAPTURE"),
+        "masking": ("MAKE_CALL", "SAY", "PLAY_TTS"),
+    }
+)
+# Scenario files written before the short names keep working.
+PRODUCT_ALIASES: Final = MappingProxyType(
+    {"voice-messaging": "messaging", "number-masking": "masking", "programmable-sip": "sip"}
+)
+
 ERROR_CODES: Final = MappingProxyType(
     {
         -2001: "An internal error has occurred",

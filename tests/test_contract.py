@@ -27,6 +27,7 @@ from emitter.contract import (
     validate_bytes,
     validate_inputs,
 )
+from emitter.errors import UsageError
 
 DOCS = Path(__file__).parent / "fixtures" / "docs"
 
@@ -199,9 +200,13 @@ SCHEMA_MUTATIONS: list[tuple[str, Mutation, str, str]] = [
     ("sub-account", put("payload.subAccountId", "x"), "schema.pattern", "$.payload.subAccountId"),
     ("details-list", put("payload.details", []), "schema.type", "$.payload.details"),
     ("source-ref-number", leg("sourceRefId", 1), "schema.type", f"{LEG}.sourceRefId"),
-    ("source-ref-missing", drop("payload.details.callA.sourceRefId"), "schema.required", LEG),
-    ("error-code-string", put("payload.errorDetails", {"errorMsg": "x", "errorCode": "-2004"}),
+    ("error-code-fraction", put("payload.errorDetails", {"errorMsg": "x", "errorCode": -2004.5}),
      "schema.type", "$.payload.errorDetails.errorCode"),
+    ("destination-ref-number", leg("destinationRefId", 7), "schema.type",
+     f"{LEG}.destinationRefId"),
+    ("client-request-id-number", put("payload.clientRequestId", 7), "schema.type",
+     "$.payload.clientRequestId"),
+    ("version-string", put("version", "5"), "schema.type", "$.version"),
     ("payload-missing", drop("payload"), "schema.required", "$"),
     ("description-missing", drop("description"), "schema.required", "$"),
     *[
@@ -228,7 +233,7 @@ LINT_MUTATIONS: list[tuple[str, Mutation, str, str]] = [
      "lint.timestamp-order", f"{LEG}.connectedTimestamp"),
     ("disconnected-before-connected", leg("disconnectedTimestamp", "2024-03-25T06:01:36Z"),
      "lint.timestamp-order", f"{LEG}.disconnectedTimestamp"),
-    ("duration-off", leg("callDuration", 12), "lint.call-duration", f"{LEG}.callDuration"),
+    ("duration-off", leg("callDuration", 11), "lint.call-duration", f"{LEG}.callDuration"),
     ("duration-never-connected",
      both(leg("callStatus", "NO_ANSWER"), put("payload.sessionStatus", "NO_ANSWER"),
           drop("payload.details.callA.connectedTimestamp"),
@@ -268,6 +273,8 @@ LINT_MUTATIONS: list[tuple[str, Mutation, str, str]] = [
      f"{LEG}.sourceRefId"),
     ("inbound-ref-set", leg("callDirection", "INBOUND"), "lint.source-ref",
      f"{LEG}.sourceRefId"),
+    ("outbound-destination-ref", leg("destinationRefId", "PSTN1"), "lint.destination-ref",
+     f"{LEG}.destinationRefId"),
     ("call-id-repeats-session-id", leg("callId", "1F048A84-EA6D-11EE-911B-078F7290BF52"),
      "lint.unique-uuid", f"{LEG}.callId"),
     ("call-ids-repeat",
@@ -281,6 +288,8 @@ ERROR_LINT_MUTATIONS: list[tuple[str, Mutation, str, str]] = [
      "$.payload.errorDetails.errorCode"),
     ("wrong-error-message", put("payload.errorDetails.errorMsg", "Busy"), "lint.error-message",
      "$.payload.errorDetails.errorMsg"),
+    ("error-code-string", put("payload.errorDetails.errorCode", "-2004"),
+     "lint.error-code-type", "$.payload.errorDetails.errorCode"),
 ]  # fmt: skip
 
 
@@ -302,6 +311,52 @@ def found(findings: list[Finding], rule: str, path: str) -> list[Finding]:
 )
 def test_consistent_payload_has_no_finding(doc: dict[str, Any], strict: bool) -> None:
     assert validate(doc, strict=strict) == []
+
+
+# Every example 8x8 documents (Voice Messaging, IVR, Number Masking), verbatim, with the only
+# findings default mode may report on it: the quirks the lint names.
+DOCUMENTED_EXAMPLES: dict[str, tuple[str | None, set[tuple[str, str]]]] = {
+    "success": ("messaging", {
+        ("lint.leg-key", "$.payload.details.CallA"),
+        ("lint.source-ref", "$.payload.details.CallA.SourceRefId"),
+        ("lint.session-window", "$.payload.details.CallA.initiatedTimestamp"),
+    }),
+    "failure": ("messaging", {
+        ("lint.session-window", "$.payload.details.callA.initiatedTimestamp"),
+    }),
+    "ivr-bridged-answered": ("ivr", set()),
+    "ivr-bridged-busy": ("ivr", set()),
+    "ivr-menu-hangup": ("ivr", set()),
+    "masking-success": ("masking", {
+        ("lint.leg-order", "$.payload.details.callB"),
+        ("lint.leg-order", "$.payload.details.callA"),
+        ("lint.session-window", "$.payload.details.callA.initiatedTimestamp"),
+    }),
+    "masking-failure": ("masking", set()),
+}  # fmt: skip
+
+
+def test_every_documented_example_is_a_golden_fixture_shipped_with_the_kit() -> None:
+    assert {p.stem for p in DOCS.glob("*.json")} == set(DOCUMENTED_EXAMPLES)
+    shipped = Path(__file__).parent.parent / "schemas" / "examples"
+    for name in DOCUMENTED_EXAMPLES:
+        fixture = (DOCS / f"{name}.json").read_bytes()
+        assert (shipped / f"docs-example-{name}.json").read_bytes() == fixture, name
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED_EXAMPLES))
+@pytest.mark.parametrize("product", [None, "own"])
+def test_every_documented_example_passes_default_mode_with_only_its_named_quirks(
+    name: str, product: str | None
+) -> None:
+    own, quirks = DOCUMENTED_EXAMPLES[name]
+    body = (DOCS / f"{name}.json").read_bytes()
+    findings = validate_bytes(body, product=own if product else None)
+    assert {(f.rule, f.path) for f in findings} == quirks
+    assert {f.severity for f in findings} <= {"warning"}
+    # Strict mode of its own page objects to the quirks only, never to a documented field.
+    strict = validate_bytes(body, strict=True, product=own)
+    assert {f.rule for f in strict} - {"schema.additionalProperties"} <= {r for r, _ in quirks}
 
 
 @pytest.mark.parametrize("name", ["success", "failure"])
@@ -348,6 +403,11 @@ def test_lint_mutation_is_a_warning_and_a_strict_error(
     default = found(validate(doc), rule, path)
     assert default, f"{name}: expected {rule} at {path}, got {validate(doc)}"
     assert {f.severity for f in default} == {"warning"}
+    if name == "error-code-string":
+        # Strict mode's schema wants the integer: the schema reports it, the lint stays quiet.
+        strict = [f for f in validate(doc, strict=True) if f.path == path]
+        assert [(f.rule, f.severity) for f in strict] == [("schema.type", "error")]
+        return
     # A lint finding is never disguised as a schema error (the rule stays a lint rule).
     assert {f.rule for f in found(validate(doc, strict=True), rule, path)} == {rule}
     assert {f.severity for f in found(validate(doc, strict=True), rule, path)} == {"error"}
@@ -359,27 +419,99 @@ def test_every_lint_rule_has_a_mutation() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mutation", "rule", "path"),
+    ("mutation", "product", "rule", "path"),
     [
-        (rename_leg("CallA"), "schema.additionalProperties", "$.payload.details"),
+        (rename_leg("CallA"), None, "schema.additionalProperties", "$.payload.details"),
         (
             both(drop("payload.details.callA.sourceRefId"),
                  leg("SourceRefId", "PSTN1")),
+            None,
             "schema.additionalProperties",
             LEG,
         ),
-        (put("clientRequestId", "abc"), "schema.additionalProperties", "$"),
-        (put("version", 5), "schema.additionalProperties", "$"),
-        (leg("destinationRefId", None), "schema.additionalProperties", LEG),
-        (put("payload.details.callA.callQuality.rtt", 12), "schema.additionalProperties",
+        (put("clientRequestId", "abc"), None, "schema.additionalProperties", "$"),
+        (put("payload.details.callA.callQuality.rtt", 12), None, "schema.additionalProperties",
          f"{LEG}.callQuality"),
+        # Fields one product's page lists and another's does not.
+        (put("version", 5), "messaging", "schema.additionalProperties", "$"),
+        (put("version", 5), "masking", "schema.additionalProperties", "$"),
+        (put("payload.clientRequestId", "r-1"), "masking", "schema.additionalProperties",
+         "$.payload"),
+        (leg("destinationRefId", None), "messaging", "schema.additionalProperties", LEG),
+        (drop("payload.details.callA.sourceRefId"), "messaging", "schema.required", LEG),
+        (put("payload.errorDetails", {"errorMsg": "x", "errorCode": "-2004"}), None,
+         "schema.type", "$.payload.errorDetails.errorCode"),
+        # What the product's page does not list.
+        (leg("callType", "VOIP"), "messaging", "schema.enum", f"{LEG}.callType"),
+        (leg("callType", "VOIP"), "masking", "schema.enum", f"{LEG}.callType"),
+        (put("payload.sessionStatus", "COMPLETED_UNSUBSCRIBED"), "ivr", "schema.enum",
+         "$.payload.sessionStatus"),
+        (put("payload.sessionStatus", "UNSUBSCRIBED_CONTACT"), "masking", "schema.enum",
+         "$.payload.sessionStatus"),
+        (both(put("version", 5), leg("callStatus", "ERROR")), "ivr", "schema.enum",
+         f"{LEG}.callStatus"),
+        (drop("version"), "ivr", "schema.required", "$"),
     ],
-    ids=["CallA", "SourceRefId", "clientRequestId", "version", "destinationRefId", "rtt"],
+    ids=["CallA", "SourceRefId", "root-clientRequestId", "rtt", "version-messaging",
+         "version-masking", "clientRequestId-masking", "destinationRefId-messaging",
+         "sourceRefId-messaging", "errorCode-string", "voip-messaging", "voip-masking",
+         "opt-out-ivr", "opt-out-masking", "error-leg-ivr", "version-missing-ivr"],
 )  # fmt: skip
-def test_strict_rejects_what_default_tolerates(mutation: Mutation, rule: str, path: str) -> None:
-    doc = mutated(valid_payload(), mutation)
+def test_strict_rejects_what_default_tolerates(
+    mutation: Mutation, product: str | None, rule: str, path: str
+) -> None:
+    base = valid_payload()
+    if product == "ivr":
+        base["version"] = 5
+    doc = mutated(base, mutation)
     assert [f for f in validate(doc) if f.severity == "error"] == []
-    assert found(validate(doc, strict=True), rule, path)
+    assert [f for f in validate(doc, product=product) if f.severity == "error"] == []
+    assert found(validate(doc, strict=True, product=product), rule, path)
+
+
+@pytest.mark.parametrize(
+    ("mutation", "product"),
+    [
+        (put("version", 5), None),
+        (put("version", 5), "ivr"),
+        (put("payload.clientRequestId", "Request-Id-Client-Confirmation-1200"), None),
+        (both(put("version", 5), put("payload.clientRequestId", "r-1")), "ivr"),
+        (drop("payload.details.callA.sourceRefId"), None),
+        (both(put("version", 5), drop("payload.details.callA.sourceRefId")), "ivr"),
+        (drop("payload.details.callA.sourceRefId"), "masking"),
+        (both(leg("callDirection", "INBOUND"), drop("payload.details.callA.sourceRefId"),
+              leg("destinationRefId", "PSTN1")), "masking"),
+        (leg("callType", "VOIP"), None),
+        (both(put("version", 5), leg("callType", "VOIP")), "ivr"),
+    ],
+    ids=["version", "version-ivr", "clientRequestId", "clientRequestId-ivr", "no-sourceRefId",
+         "no-sourceRefId-ivr", "no-sourceRefId-masking", "inbound-destinationRefId-masking",
+         "voip", "voip-ivr"],
+)  # fmt: skip
+def test_strict_accepts_what_the_products_page_lists(
+    mutation: Mutation, product: str | None
+) -> None:
+    doc = mutated(valid_payload(), mutation)
+    assert validate(doc, strict=True, product=product) == []
+
+
+def test_error_code_as_a_string_is_number_maskings_typing() -> None:
+    doc = mutated(error_payload(), put("payload.errorDetails.errorCode", "-2004"))
+    assert [f.rule for f in validate(doc)] == ["lint.error-code-type"]
+    assert validate(doc, product="masking") == []
+    assert validate(doc, strict=True, product="masking") == []
+    for product in (None, "ivr", "messaging"):
+        strict = validate(doc, strict=True, product=product)
+        at_code = [f.rule for f in strict if f.path == "$.payload.errorDetails.errorCode"]
+        assert at_code == ["schema.type"]
+    # Not a number at all: the table says String, but of an error code.
+    doc["payload"]["errorDetails"]["errorCode"] = "NO_COVERAGE"
+    assert [f.rule for f in validate(doc, product="masking")] == ["schema.pattern"]
+
+
+def test_an_unknown_product_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="unknown product 'sip': expected one of messaging"):
+        validate(valid_payload(), product="sip")
 
 
 def test_unsubscribed_contact_places_no_call() -> None:
@@ -396,12 +528,13 @@ def test_legs_may_be_listed_in_any_key_order_only_with_a_warning() -> None:
     assert {f.rule for f in findings} == {"lint.leg-order"}
 
 
-def test_missing_source_ref_names_both_spellings() -> None:
+def test_a_leg_without_source_ref_is_accepted_outside_voice_messagings_strict_mode() -> None:
+    # IVR and Number Masking INBOUND legs leave it out; only Voice Messaging's page requires it.
     doc = mutated(valid_payload(), drop("payload.details.callA.sourceRefId"))
-    [finding] = validate(doc)
-    assert finding.rule == "schema.required"
-    assert "sourceRefId" in finding.message
-    assert "SourceRefId" in finding.message
+    assert validate(doc) == []
+    [finding] = validate(doc, strict=True, product="messaging")
+    assert (finding.rule, finding.path) == ("schema.required", LEG)
+    assert "'sourceRefId' is a required property" in finding.message
 
 
 def test_mos_message_says_found_and_expected() -> None:
@@ -445,8 +578,9 @@ def test_contract_schema_returns_a_copy() -> None:
 
 
 @pytest.mark.parametrize("strict", [False, True])
-def test_schema_is_valid_draft_2020_12(strict: bool) -> None:
-    jsonschema.Draft202012Validator.check_schema(contract_schema(strict=strict))
+@pytest.mark.parametrize("product", [None, *vocabulary.PRODUCTS])
+def test_schema_is_valid_draft_2020_12(strict: bool, product: str | None) -> None:
+    jsonschema.Draft202012Validator.check_schema(contract_schema(strict=strict, product=product))
 
 
 def test_schema_enums_agree_with_vocabulary() -> None:
@@ -590,6 +724,19 @@ def test_phone_verdicts_are_cached() -> None:
     info = _lint.phone_verdict.cache_info()
     assert (info.misses, info.hits) == (2, 4)
     assert info.maxsize is not None
+
+
+@pytest.mark.parametrize(
+    ("duration", "ok"), [(11, False), (12, True), (13, True), (14, True), (15, False)]
+)
+def test_whole_second_stamps_allow_one_second_either_way(duration: int, ok: bool) -> None:
+    # IVR's examples: 23 s for 09 -> 33 (24 s), 37 s for 07 -> 43 (36 s): the stamps are
+    # truncated sub-second instants, the duration the rounded real difference.
+    doc = mutated(valid_payload(), leg("callDuration", duration))
+    findings = [f for f in validate(doc) if f.rule == "lint.call-duration"]
+    assert (findings == []) is ok
+    if not ok:
+        assert "expected them within one second" in findings[0].message
 
 
 @pytest.mark.parametrize(("duration", "ok"), [(12, True), (13, True), (11, False), (14, False)])

@@ -28,7 +28,13 @@ from emitter.generator import (
     scenario_seed,
 )
 from emitter.scenarios import builtin_scenarios, load_scenario
-from emitter.vocabulary import ERROR_CODES, MOS_BANDS, SESSION_STATUSES
+from emitter.vocabulary import (
+    ERROR_CODES,
+    MOS_BANDS,
+    PRODUCT_LAST_ACTIONS,
+    PRODUCT_SESSION_STATUSES,
+    SESSION_STATUSES,
+)
 
 BUILTINS = builtin_scenarios()
 SINGLE = [s for s in BUILTINS if not s.is_mix]
@@ -233,16 +239,95 @@ def test_mixed_is_mostly_completed_with_every_kind_of_session() -> None:
 def test_products_add_their_documented_fields() -> None:
     ivr = next(generate("inbound-bridged-to-agent", seed=1))
     assert ivr["version"] == 5
-    assert uuid.UUID(ivr["payload"]["clientRequestId"]).version == 4
+    assert list(ivr) == ["payload", "namespace", "eventType", "description", "version"]
     call_a, call_b = legs_of(ivr)
-    assert call_a["sourceRefId"] is None
+    assert "sourceRefId" not in call_a
     assert call_a["destinationRefId"] == call_b["sourceRefId"]
+    assert "destinationRefId" not in call_b
     assert call_a["destination"] == call_b["source"]  # one virtual number bridges both legs
     assert call_b["callType"] == "VOIP"
     messaging = next(generate("completed", seed=1))
     assert "version" not in messaging
     assert "clientRequestId" not in messaging["payload"]
     assert legs_of(messaging)[0]["callType"] == "PSTN"
+    assert "destinationRefId" not in legs_of(messaging)[0]
+
+
+def test_ivr_client_request_id_only_on_api_started_sessions_and_not_always() -> None:
+    started = [p["payload"] for p in generate("ivr-outbound-bridged-answered", seed=3, n=200)]
+    with_id = [p for p in started if "clientRequestId" in p]
+    assert 0.5 < len(with_id) / len(started) < 0.9
+    assert all(isinstance(p["clientRequestId"], str) and p["clientRequestId"] for p in with_id)
+    # Where IVR's scenario 1 has it: right after callCount.
+    keys = list(with_id[0])
+    assert keys[keys.index("callCount") + 1] == "clientRequestId"
+    for name in ("ivr-menu", "ivr-inbound-bridged-busy", "hunt-group-3-legs"):
+        assert all("clientRequestId" not in p["payload"] for p in generate(name, seed=3, n=50))
+
+
+@pytest.mark.parametrize("name", ["ivr-menu", "masking-completed-completed", "hunt-group-3-legs"])
+def test_inbound_legs_carry_destination_ref_and_no_source_ref(name: str) -> None:
+    for payload in generate(name, seed=2, n=20):
+        for leg in legs_of(payload):
+            if leg["callDirection"] == "INBOUND":
+                assert "sourceRefId" not in leg
+                assert isinstance(leg["destinationRefId"], str)
+            else:
+                assert isinstance(leg["sourceRefId"], str)
+                assert "destinationRefId" not in leg
+
+
+def off_by(leg: dict[str, Any]) -> int:
+    if "connectedTimestamp" not in leg:
+        return 0
+    span = stamp(leg["disconnectedTimestamp"]) - stamp(leg["connectedTimestamp"])
+    return int(leg["callDuration"] - span.total_seconds())
+
+
+@pytest.mark.parametrize("name", ["ivr-outbound-bridged-answered", "masking-completed-completed"])
+def test_ivr_and_masking_durations_are_rounded_from_sub_second_instants(name: str) -> None:
+    offsets = Counter(off_by(leg) for p in generate(name, seed=4, n=300) for leg in legs_of(p))
+    assert set(offsets) == {-1, 0, 1}
+    # Uniform fractions: about an eighth of legs each way.
+    total = sum(offsets.values())
+    assert 0.05 < offsets[-1] / total < 0.2
+    assert 0.05 < offsets[1] / total < 0.2
+
+
+def test_messaging_durations_equal_their_timestamps() -> None:
+    assert {off_by(leg) for p in generate("completed", seed=4, n=300) for leg in legs_of(p)} == {0}
+
+
+def test_masking_uses_the_sub_account_forms_of_its_page() -> None:
+    stream = generate("masking-completed-busy", seed=1, n=100)
+    accounts = {p["payload"]["subAccountId"] for p in stream}
+    assert len(accounts) > 1
+    assert all("_" in a and a == a.lower() for a in accounts)
+
+
+def test_masking_callers_leg_is_answered_when_the_hidden_party_answers() -> None:
+    for payload in generate("masking-completed-completed", seed=5, n=20):
+        call_a, call_b = legs_of(payload)
+        assert call_a["connectedTimestamp"] == call_b["connectedTimestamp"]
+
+
+@pytest.mark.parametrize("product", ["messaging", "ivr", "masking"])
+def test_each_products_scenarios_pass_strict_mode_of_their_own_page(product: str) -> None:
+    chosen = [s for s in SINGLE if s.product == product and not s.quirk]
+    assert chosen
+    for scenario in chosen:
+        for payload in generate(scenario, seed=9, n=10):
+            assert validate(payload, strict=True, product=product) == [], scenario.name
+            assert validate(payload, strict=True) == [], scenario.name
+
+
+def test_ivr_scenarios_draw_only_ivr_last_actions_and_no_opt_out() -> None:
+    for scenario in SINGLE:
+        if scenario.product != "ivr":
+            continue
+        for payload in generate(scenario, seed=6, n=30):
+            assert payload["payload"]["lastAction"] in PRODUCT_LAST_ACTIONS["ivr"]
+            assert payload["payload"]["sessionStatus"] in PRODUCT_SESSION_STATUSES["ivr"]
 
 
 def test_opt_out_already_unsubscribed_places_no_call() -> None:

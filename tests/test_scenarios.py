@@ -94,13 +94,90 @@ def test_library_has_number_masking_rows_and_multi_leg_sessions() -> None:
     masking = {
         tuple(leg["status"] for leg in s.spec["legs"]): s.session_status
         for s in builtin_scenarios()
-        if s.product == "number-masking" and not s.quirk
+        if s.product == "masking" and not s.quirk
     }
     assert masking == table
+    # The status table's callA is the caller dialling the masked number.
+    assert all(
+        s.spec["legs"][0]["direction"] == "INBOUND"
+        for s in builtin_scenarios()
+        if s.product == "masking"
+    )
     sizes = {s.leg_count for s in builtin_scenarios() if not s.quirk}
     assert {2, 3, 4} <= sizes
     hunt = by_name()["hunt-group-4-legs"].spec["legs"]
     assert [leg["status"] for leg in hunt][1:3] == ["NO_ANSWER", "BUSY"]
+
+
+def test_library_has_the_ivr_pages_three_scenarios() -> None:
+    shapes = {
+        tuple((leg["direction"], leg["status"]) for leg in s.spec["legs"]): s.session_status
+        for s in builtin_scenarios()
+        if s.product == "ivr"
+    }
+    # Scenario 1 as printed (two OUTBOUND legs), then inbound -> bridged answered / busy /
+    # hang-up in the menu.
+    assert shapes[(("OUTBOUND", "COMPLETED"), ("OUTBOUND", "COMPLETED"))] == "COMPLETED"
+    assert shapes[(("INBOUND", "COMPLETED"), ("OUTBOUND", "COMPLETED"))] == "COMPLETED"
+    assert shapes[(("INBOUND", "COMPLETED"), ("OUTBOUND", "BUSY"))] == "BUSY"
+    assert shapes[(("INBOUND", "COMPLETED"),)] == "COMPLETED"
+
+
+def test_every_scenario_names_its_product() -> None:
+    products = {s.product for s in builtin_scenarios() if not s.is_mix}
+    assert products == {"messaging", "ivr", "masking", "sip"}
+    for entry in builtin_scenario_files().values():
+        text = entry.read_text(encoding="utf-8")
+        assert "\nproduct: " in text or "\nmix:" in text, entry.name
+
+
+@pytest.mark.parametrize(
+    ("alias", "product"),
+    [("voice-messaging", "messaging"), ("number-masking", "masking"), ("programmable-sip", "sip"),
+     ("ivr", "ivr")],
+)  # fmt: skip
+def test_long_product_names_still_load_as_the_short_ones(
+    tmp_path: Path, alias: str, product: str
+) -> None:
+    path = write(tmp_path, VALID.replace("session:", f"product: {alias}\nsession:"))
+    assert load_scenario(str(path)).product == product
+
+
+@pytest.mark.parametrize(
+    ("product", "change", "message"),
+    [
+        ("masking", ("    quality: good", "    quality: good\n    callType: VOIP"),
+         "$.legs[1].callType: Number Masking legs are always PSTN, not VOIP"),
+        ("messaging", ("    quality: good", "    quality: good\n    callType: [PSTN, VOIP]"),
+         "$.legs[1].callType: Voice Messaging legs are always PSTN, not VOIP"),
+    ],
+)  # fmt: skip
+def test_a_scenario_breaking_its_products_page_is_refused_with_file_and_line(
+    tmp_path: Path, product: str, change: tuple[str, str], message: str
+) -> None:
+    text = VALID.replace("session:", f"product: {product}\nsession:").replace(*change)
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(str(path))
+    assert str(caught.value).startswith(f"{path}:16: {message}")
+
+
+def test_ivr_scenario_with_an_error_leg_is_refused(tmp_path: Path) -> None:
+    text = (
+        "name: x\ndescription: x\nproduct: ivr\nsession:\n  status: ERROR\n  errorCode: -2001\n"
+        "legs:\n  - direction: INBOUND\n    status: ERROR\n"
+    )
+    with pytest.raises(ScenarioError, match=r":9: \$\.legs\[0\]\.status: IVR's page lists no leg"):
+        load_scenario(str(write(tmp_path, text)))
+
+
+def test_ivr_scenario_with_an_opt_out_status_is_refused(tmp_path: Path) -> None:
+    text = (
+        "name: x\ndescription: x\nproduct: ivr\nsession:\n  status: COMPLETED_UNSUBSCRIBED\n"
+        "legs:\n  - direction: OUTBOUND\n    status: COMPLETED\n"
+    )
+    with pytest.raises(ScenarioError, match="IVR's page lists no session status"):
+        load_scenario(str(write(tmp_path, text)))
 
 
 def test_opt_outs_follow_the_projects_reading() -> None:

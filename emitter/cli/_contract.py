@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from emitter.cli._base import cli
-from emitter.contract import contract_schema, validate_inputs
+from emitter.contract import check_product, contract_schema, validate_inputs
+from emitter.errors import UsageError
+from emitter.vocabulary import PRODUCTS
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_PRODUCT_HELP = (
+    f"The product whose page applies: {', '.join(PRODUCTS)}. With --strict, that page's strict "
+    "schema (its fields, statuses and call types); without it, only the lint rules that depend "
+    "on the product. Default: any product (what any of the three pages allows)."
+)
+
+
+def _product_option(help_text: str) -> Callable[[_F], _F]:
+    return click.option("--product", default=None, metavar="|".join(PRODUCTS), help=help_text)
 
 
 @cli.command()
@@ -18,9 +34,12 @@ from emitter.contract import contract_schema, validate_inputs
     help="Apply the documentation's letter: no unknown fields, lower-case keys, and consistency "
     "lint findings count as errors.",
 )
+@_product_option(_PRODUCT_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary line.")
 @click.pass_context
-def validate(ctx: click.Context, paths: tuple[str, ...], strict: bool, quiet: bool) -> None:
+def validate(
+    ctx: click.Context, paths: tuple[str, ...], strict: bool, product: str | None, quiet: bool
+) -> None:
     """Validate VSS payloads against the contract (JSON Schema + consistency lint).
 
     PATH is a .json file (one payload, or an array of payloads), an .ndjson file (one payload
@@ -34,13 +53,14 @@ def validate(ctx: click.Context, paths: tuple[str, ...], strict: bool, quiet: bo
     Examples:
       vss-emitter validate captured.ndjson
       vss-emitter generate mixed -n 100 --seed 7 | vss-emitter validate --strict
+      vss-emitter generate ivr-menu -n 20 --seed 7 | vss-emitter validate --strict --product ivr
     """
 
     def emit(line: str) -> None:
         if not quiet:
             click.echo(line)
 
-    summary = validate_inputs(paths, strict=strict, emit=emit)
+    summary = validate_inputs(paths, strict=strict, product=check_product(product), emit=emit)
     click.echo(summary.line(), err=True)
     if summary.payloads == 0:
         click.echo(
@@ -57,11 +77,27 @@ def validate(ctx: click.Context, paths: tuple[str, ...], strict: bool, quiet: bo
     is_flag=True,
     help="Print the strict variant (no unknown fields, lower-case keys).",
 )
-def schema(strict: bool) -> None:
+@_product_option(
+    f"With --strict: the strict variant of one product's page ({', '.join(PRODUCTS)}). "
+    "Default: the union of the three pages."
+)
+def schema(strict: bool, product: str | None) -> None:
     """Print the contract's JSON Schema (Draft 2020-12) as pretty JSON.
 
+    The default schema is one for every product (what a receiver must tolerate); --product
+    picks a strict variant, so it needs --strict.
+
     \b
-    Example:
+    Examples:
       vss-emitter schema --strict > vss.strict.schema.json
+      vss-emitter schema --strict --product ivr > vss.ivr.strict.schema.json
     """
-    click.echo(json.dumps(contract_schema(strict=strict), indent=2, ensure_ascii=False))
+    check_product(product)
+    if product is not None and not strict:
+        raise UsageError(
+            f"--product {product} picks a strict variant: add --strict, e.g. "
+            f"vss-emitter schema --strict --product {product}"
+        )
+    click.echo(
+        json.dumps(contract_schema(strict=strict, product=product), indent=2, ensure_ascii=False)
+    )
