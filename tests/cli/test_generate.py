@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,12 @@ def test_scenarios_json_is_an_array_for_scripts() -> None:
     mixed = next(item for item in listed if item["name"] == "mixed")
     assert mixed["mix"]
     assert mixed["legs"] is None
+    assert mixed["product"] is None
+    products = {item["name"]: item["product"] for item in listed}
+    assert products["ivr-menu"] == "ivr"
+    assert products["masking-completed-busy"] == "masking"
+    assert products["completed"] == "messaging"
+    assert set(products.values()) == {"messaging", "ivr", "masking", "sip", None}
 
 
 # --- generate: output forms ------------------------------------------------------------------
@@ -87,6 +94,59 @@ def test_generate_all_covers_every_status_and_error_code() -> None:
     assert statuses == set(SESSION_STATUSES)
     assert codes == set(ERROR_CODES)
     assert not any(f.severity == "error" for p in payloads for f in validate(p))
+
+
+def test_generate_all_has_every_products_documented_shape_and_validates_clean() -> None:
+    """Issue 7's "done when", asserted on `generate --all -n 30 --seed 7` itself."""
+    result = run("generate", "--all", "-n", "30", "--seed", "7")
+    assert result.exit_code == 0
+    raw = result.stdout.splitlines()
+    # --all writes each built-in in name order, 30 payloads each.
+    owners = [s for s in builtin_scenarios() for _ in range(30)]
+    assert len(raw) == len(owners)
+    payloads = [json.loads(text) for text in raw]
+    legs = [leg for p in payloads for leg in p["payload"]["details"].values()]
+    inbound_by_ref = [
+        leg
+        for leg in legs
+        if leg["callDirection"] == "INBOUND"
+        and "sourceRefId" not in leg
+        and isinstance(leg.get("destinationRefId"), str)
+    ]
+    assert inbound_by_ref
+    ivr = [p for p, s in zip(payloads, owners, strict=True) if s.product == "ivr"]
+    assert all(p["version"] == 5 for p in ivr)
+    assert any("clientRequestId" in p["payload"] for p in ivr)
+    assert any("clientRequestId" not in p["payload"] for p in ivr)
+
+    def seconds(stamp: str) -> int:
+        return int(datetime.fromisoformat(stamp).timestamp())
+
+    off_by_one = [
+        leg
+        for leg in legs
+        if "connectedTimestamp" in leg
+        and abs(
+            leg["callDuration"]
+            - (seconds(leg["disconnectedTimestamp"]) - seconds(leg["connectedTimestamp"]))
+        )
+        == 1
+    ]
+    assert off_by_one
+    # validate passes all of it (exit 0), and nothing outside quirk scenarios even warns.
+    everything = run_with_input(["validate", "-"], result.stdout)
+    assert everything.exit_code == 0, everything.output
+    plain = "".join(
+        text + "\n" for text, s in zip(raw, owners, strict=True) if not s.includes_quirks
+    )
+    clean = run_with_input(["validate", "-"], plain)
+    assert clean.exit_code == 0
+    assert clean.stderr.endswith(" 0 errors, 0 warnings\n"), clean.stderr
+    assert clean.stdout == ""
+
+
+def run_with_input(args: list[str], stdin: str) -> Result:
+    return CliRunner().invoke(cli, args, input=stdin, catch_exceptions=False)
 
 
 def test_output_file_gets_ndjson(tmp_path: Path) -> None:

@@ -48,6 +48,69 @@ def test_documentation_examples_pass_with_warnings() -> None:
     assert all(out.endswith("] warning") for out in result.stdout.splitlines())
 
 
+IVR_AND_MASKING = ["ivr-bridged-answered", "ivr-bridged-busy", "ivr-menu-hangup",
+                   "masking-success", "masking-failure"]  # fmt: skip
+
+
+def test_every_documented_ivr_and_masking_example_exits_0_in_default_mode() -> None:
+    paths = [str(DOCS / f"{name}.json") for name in IVR_AND_MASKING]
+    result = run("validate", *paths)
+    assert result.exit_code == 0, result.output
+    # Only Number Masking's success example warns: callB listed first, callA before startTime.
+    assert result.stderr.strip() == "5 payloads, 0 errors, 3 warnings"
+    assert all("masking-success.json" in out for out in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("product", "names"),
+    [("ivr", ["ivr-bridged-answered", "ivr-bridged-busy", "ivr-menu-hangup"]),
+     ("masking", ["masking-failure"])],
+)  # fmt: skip
+def test_strict_mode_of_a_product_accepts_its_pages_clean_examples(
+    product: str, names: list[str]
+) -> None:
+    result = run("validate", "--strict", "--product", product,
+                 *[str(DOCS / f"{n}.json") for n in names])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+
+
+def test_strict_mode_of_another_product_rejects_ivr_fields() -> None:
+    result = run("validate", "--strict", "--product", "messaging",
+                 str(DOCS / "ivr-menu-hangup.json"))  # fmt: skip
+    assert result.exit_code == 1
+    assert "$: Additional properties are not allowed ('version' was unexpected)" in result.stdout
+    assert "'sourceRefId' is a required property [schema.required] error" in result.stdout
+
+
+def test_product_tunes_the_lint_in_default_mode() -> None:
+    payload = clean()
+    payload["payload"]["errorDetails"]["errorCode"] = "-2004"
+    warned = run("validate", "-", stdin=line(payload))
+    assert warned.exit_code == 0
+    assert "[lint.error-code-type] warning" in warned.stdout
+    quiet = run("validate", "--product", "masking", "-", stdin=line(payload))
+    assert (quiet.exit_code, quiet.stdout) == (0, "")
+
+
+def test_unknown_product_is_exit_2_with_one_line() -> None:
+    result = run("validate", "--product", "sms", str(DOCS / "failure.json"))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: unknown product 'sms': expected one of messaging, ivr, masking, e.g. --product "
+        "ivr (leave it out to accept what any of them sends)"
+    ]
+    assert result.stdout == ""
+
+
+def test_schema_prints_each_products_strict_variant() -> None:
+    ivr = json.loads(run("schema", "--strict", "--product", "ivr").stdout)
+    masking = json.loads(run("schema", "--strict", "--product", "masking").stdout)
+    assert "version" in ivr["required"]
+    assert "version" not in masking["properties"]
+    assert run("schema", "--product", "ivr").exit_code == 2
+
+
 def test_strict_turns_warnings_into_exit_1() -> None:
     result = run("validate", "--strict", str(DOCS / "failure.json"))
     assert result.exit_code == 1
