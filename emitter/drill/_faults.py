@@ -26,6 +26,7 @@ DEFAULT_DUPLICATE_DELAY_S = 5.0  # the latest a delayed duplicate follows its ac
 DEFAULT_IMMEDIATE_SHARE = 0.5  # of the duplicates, this share goes out right after the ack
 DEFAULT_HOLD_AFTER_S = 1.0  # failing this long makes the sender hold sessions back
 DEFAULT_PROBE_EVERY_S = 1.0  # while holding, one held session tests the receiver this often
+DEFAULT_DRAIN_S = 30.0  # after the schedule ends, how long held sessions wait for a recovery
 
 _FRACTION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 _COUNT = re.compile(r"^\s*(\d+)\s*$")
@@ -96,6 +97,7 @@ class Faults:
     burst_rate: float | None = None  # None: as fast as concurrency allows
     hold_after_s: float = DEFAULT_HOLD_AFTER_S
     probe_every_s: float = DEFAULT_PROBE_EVERY_S
+    drain_s: float = DEFAULT_DRAIN_S
 
     @property
     def any(self) -> bool:
@@ -235,7 +237,7 @@ class BurstGate(Generic[T]):
         """One delivery ended (`now`): an ack opens the gate, a failure may close it."""
         if ok:
             self.failing_since = None
-            if self.holding:
+            if self.holding or self.held:
                 self.holding = False
                 self._recovered_at = now
             return
@@ -263,18 +265,19 @@ class BurstGate(Generic[T]):
         self.held_total += 1
 
     def probe(self, now: float) -> T | None:
-        """While holding: a held session to send as a probe when one is due, else None."""
-        if not self.holding or not self.held or now < self.next_probe:
+        """A held session to send as a probe when one is due (at most one per
+        `probe_every_s`, until a recovery releases them all), else None."""
+        if not self.held or now < self.next_probe or self._recovered_at is not None:
             return None
         self.next_probe = now + self.probe_every_s
         return self.held.popleft()
 
     def release(self, now: float) -> list[tuple[float, T]]:
         """After recovery: every held session with its due time, in the order they were held."""
-        if self.holding or not self.held:
+        if self.holding or not self.held or self._recovered_at is None:
             return []
-        start = self._recovered_at if self._recovered_at is not None else now
-        start = max(start, now)
+        start = max(self._recovered_at, now)
+        self._recovered_at = None
         step = 0.0 if self.rate is None else 1.0 / self.rate
         out = [(start + k * step, item) for k, item in enumerate(self.held)]
         self.released_total += len(out)

@@ -12,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from emitter._pacing import DEFAULT_LATE_AFTER_S
+from emitter._source import Item
 from emitter.drill._faults import BurstGate, DuplicatePlan, Faults, fault_rng, reorder
 from emitter.drill._figures import (
     DUPLICATE,
+    FIRST,
+    RELEASE,
+    RETRY,
     Outage,
     Recorder,
     StageFigures,
@@ -47,6 +51,28 @@ class DrillSettings:
         return bool(self.stages or self.faults.any or self.slo or self.verify is not None)
 
 
+class Followup(NamedTuple):
+    """A send the drill asks the engine for: `item` at `due`, as attempt `attempt` (0: a
+    duplicate; 1 with `slot`: the first send of a held session, due at `scheduled`)."""
+
+    due: float
+    item: Item
+    attempt: int
+    scheduled: float
+    slot: int | None
+
+
+def _due_now(f: Followup, now: float) -> Followup:
+    return _due_at(f, now)
+
+
+def _due_at(f: Followup, due: float) -> Followup:
+    # A first send keeps its original due time (its latency shows the hold); a retry of a
+    # failed one is due when it is released.
+    scheduled = f.scheduled if f.attempt == 1 else due
+    return f._replace(due=due, scheduled=scheduled)
+
+
 class DrillState:
     """The live side of a drill, for one run (one process, one event loop)."""
 
@@ -74,6 +100,13 @@ class DrillState:
             if faults.burst
             else None
         )
+        sample = settings.verify_sample if settings.verify_sample is not None else 1.0
+        self._sample_fraction = sample
+        self._sample = fault_rng(seed, "verify-sample") if settings.verify is not None else None
+        self._to_verify: dict[int, tuple[int, Item]] = {}  # sampled, not yet acked
+        self._acked: dict[int, tuple[int, Item]] = {}  # sampled and acked: (stage, item)
+        self._duplicate_after: dict[int, float] = {}  # payload index -> delay after its ack
+        self._held_first: set[int] = set()  # held before their first send
         self.start = 0.0  # the run's start on the engine's clock, set by started()
         self.wall = 0.0  # Unix time = engine clock + wall
 
@@ -118,12 +151,111 @@ class DrillState:
         ok: bool,
         late: bool = False,
     ) -> None:
-        """One attempt ended (any kind); feeds the figures and the burst gate."""
+        """One attempt ended (any kind); feeds the figures."""
         self.recorder.observe(
             index=index, kind=kind, scheduled=scheduled, sent=sent, done=done, ok=ok, late=late
         )
-        if self.gate is not None and kind != DUPLICATE:
-            self.gate.result(done, ok=ok)
+
+    # ---- the engine's seams (DrillHooks): called by emitter.replay's engine
+
+    def admit(self, item: Item, *, scheduled: float, slot: int, now: float) -> bool:
+        """A fresh slot claimed `item` (in source order): True to send it now, False when the
+        drill holds it back (the receiver has been failing; it goes out in the burst)."""
+        delay = self.duplicate_delay()
+        if delay is not None:
+            self._duplicate_after[item.index] = delay
+        if self._sample is not None and self._sample.random() < self._sample_fraction:
+            stage = self.plan.stage_of(slot) if self.plan is not None else 0
+            self._to_verify[item.index] = (stage, item)
+        if self.gate is not None and self.gate.holding:
+            self._held_first.add(item.index)
+            self.gate.hold(Followup(0.0, item, 1, scheduled, slot))
+            return False
+        return True
+
+    def finished(
+        self,
+        item: Item,
+        *,
+        attempt: int,
+        scheduled: float,
+        sent: float,
+        now: float,
+        ok: bool,
+        late: bool,
+        final: bool,
+    ) -> tuple[list[Followup], bool]:
+        """An attempt ended (`attempt` 0 is a drill's duplicate). Returns the sends it causes
+        (a duplicate after an ack, the burst after a recovery) and whether the drill holds
+        this failed payload instead of the engine giving up on it (`final` failures only)."""
+        if attempt == 0:
+            kind = DUPLICATE
+        elif attempt == 1:
+            kind = RELEASE if item.index in self._held_first else FIRST
+            self._held_first.discard(item.index)
+        else:
+            kind = RETRY
+        self.attempt_done(
+            index=item.index, kind=kind, scheduled=scheduled, sent=sent, done=now, ok=ok, late=late
+        )
+        out: list[Followup] = []
+        if kind == DUPLICATE:
+            return out, False
+        if ok:
+            self._acked_once(item)
+            delay = self._duplicate_after.pop(item.index, None)
+            if delay is not None:
+                out.append(Followup(now + delay, item, 0, now + delay, None))
+        held = False
+        gate = self.gate
+        if gate is not None:
+            gate.result(now, ok=ok)
+            if not ok and final and gate.failing:
+                gate.hold(Followup(0.0, item, attempt + 1, 0.0, None))
+                held = True
+            out.extend(self._released(now))
+        return out, held
+
+    def poll(self, now: float) -> list[Followup]:
+        """Called every tick: a held session to send as a probe, when one is due."""
+        gate = self.gate
+        if gate is None:
+            return []
+        probe = gate.probe(now)
+        if probe is None:
+            return self._released(now)
+        return [_due_now(probe, now)]
+
+    @property
+    def holding(self) -> bool:
+        """True while the drill holds sessions back (the run must not end yet)."""
+        return self.gate is not None and bool(self.gate.held)
+
+    def expired(self, now: float, *, idle_since: float) -> bool:
+        """True when held sessions have waited `drain_s` past the end of the schedule."""
+        return self.holding and now - idle_since >= self.settings.faults.drain_s
+
+    def abandon(self) -> list[Followup]:
+        """The run ends with sessions still held: the engine counts each as failed."""
+        if self.gate is None:
+            return []
+        left = list(self.gate.held)
+        self.gate.held.clear()
+        return left
+
+    def _released(self, now: float) -> list[Followup]:
+        gate = self.gate
+        if gate is None:
+            return []
+        return [_due_at(f, due) for due, f in gate.release(now)]
+
+    def _acked_once(self, item: Item) -> None:
+        if item.index in self._to_verify and item.index not in self._acked:
+            self._acked[item.index] = self._to_verify.pop(item.index)
+
+    def acked_to_verify(self) -> list[tuple[int, Item]]:
+        """The sampled payloads that were acked, with the stage each was due in."""
+        return [self._acked[index] for index in sorted(self._acked)]
 
     def result(
         self,

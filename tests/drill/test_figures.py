@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from emitter._source import Item
 from emitter.drill import (
     DUPLICATE,
     FIRST,
@@ -189,3 +192,113 @@ def test_a_duplicate_the_receiver_did_not_ack_fails_the_drill() -> None:
     result = state.result(latency_ms=lambda q: 1.0, max_ms=1.0, sent=1, failed=0, late=0)
     assert result.broken == ()
     assert result.failed
+
+
+def _item(index: int) -> Item:
+    return Item(index, f"s-{index}", b"{}", f"f:{index + 1}")
+
+
+def test_an_acked_payload_picked_for_duplication_gets_its_redelivery() -> None:
+    state = DrillState(DrillSettings(faults=Faults(duplicates=1.0)), seed=5)
+    item = _item(0)
+    assert state.admit(item, scheduled=1.0, slot=0, now=1.0)
+    followups, held = state.finished(
+        item, attempt=1, scheduled=1.0, sent=1.0, now=1.01, ok=True, late=False, final=True
+    )
+    assert not held
+    (dup,) = followups
+    assert dup.attempt == 0
+    assert dup.item is item
+    assert dup.due >= 1.01
+    again, _ = state.finished(
+        item,
+        attempt=0,
+        scheduled=dup.due,
+        sent=dup.due,
+        now=dup.due,
+        ok=True,
+        late=False,
+        final=True,
+    )
+    assert again == []  # a duplicate is never duplicated
+    assert fault_counts(state.recorder)["duplicates_sent"] == 1
+
+
+def test_a_failed_payload_is_duplicated_only_once_acked() -> None:
+    state = DrillState(DrillSettings(faults=Faults(duplicates=1.0)), seed=5)
+    item = _item(0)
+    state.admit(item, scheduled=0.0, slot=0, now=0.0)
+    out, _ = state.finished(
+        item, attempt=1, scheduled=0, sent=0, now=0.1, ok=False, late=False, final=False
+    )
+    assert out == []
+    out, _ = state.finished(
+        item, attempt=2, scheduled=1, sent=1, now=1.1, ok=True, late=False, final=True
+    )
+    assert [f.attempt for f in out] == [0]
+
+
+def test_the_burst_gate_holds_then_releases_through_the_engine_seams() -> None:
+    faults = Faults(burst=True, burst_rate=100.0, hold_after_s=0.5, probe_every_s=1.0)
+    state = DrillState(DrillSettings(faults=faults), seed=1)
+    a, b, c = _item(0), _item(1), _item(2)
+    assert state.admit(a, scheduled=0.0, slot=0, now=0.0)
+    _, held = state.finished(
+        a, attempt=1, scheduled=0, sent=0, now=0.1, ok=False, late=False, final=True
+    )
+    assert held  # a failure with no retry left is kept for the burst, never lost
+    assert state.admit(b, scheduled=0.5, slot=1, now=0.5)  # failing, not for long: sent
+    _, held = state.finished(
+        b, attempt=1, scheduled=0.5, sent=0.5, now=0.7, ok=False, late=False, final=True
+    )
+    assert held
+    assert not state.admit(c, scheduled=0.8, slot=2, now=0.8)  # failing for 0.6 s: held
+    assert state.holding
+    assert state.poll(1.0) == []
+    (probe,) = state.poll(1.7)
+    assert probe.item is a
+    assert probe.attempt == 2
+    out, _ = state.finished(
+        a, attempt=2, scheduled=1.7, sent=1.7, now=1.72, ok=True, late=False, final=True
+    )
+    assert [(f.item, f.attempt, f.slot, f.scheduled) for f in out] == [
+        (b, 2, None, 1.72),
+        (c, 1, 2, 0.8),
+    ]
+    assert [f.due for f in out] == pytest.approx([1.72, 1.73])
+    assert not state.holding
+    state.finished(c, attempt=1, scheduled=0.8, sent=1.72, now=1.73, ok=True, late=True, final=True)
+    assert fault_counts(state.recorder)["released"] == 1
+    result = state.result(latency_ms=lambda q: 1.0, max_ms=1.0, sent=3, failed=1, late=1)
+    assert result.faults["held"] == 3
+    assert result.faults["holds"] == 1
+
+
+def test_held_sessions_are_abandoned_once_the_drain_time_is_over() -> None:
+    faults = Faults(burst=True, hold_after_s=0.0, drain_s=5.0)
+    state = DrillState(DrillSettings(faults=faults), seed=1)
+    a, b = _item(0), _item(1)
+    state.admit(a, scheduled=0, slot=0, now=0)
+    state.finished(a, attempt=1, scheduled=0, sent=0, now=0.1, ok=False, late=False, final=True)
+    assert not state.admit(b, scheduled=1, slot=1, now=1)
+    assert not state.expired(5.0, idle_since=1.0)
+    assert state.expired(6.0, idle_since=1.0)
+    assert [f.item for f in state.abandon()] == [a, b]
+    assert not state.holding
+
+
+def test_verify_sampling_is_seeded_and_keeps_acked_payloads_only(tmp_path: Path) -> None:
+    settings = DrillSettings(verify=tmp_path / "v.yaml", verify_sample=0.5)
+    picks = []
+    for _ in range(2):
+        state = DrillState(settings, seed=9)
+        for i in range(200):
+            item = _item(i)
+            state.admit(item, scheduled=0, slot=i, now=0)
+            state.finished(
+                item, attempt=1, scheduled=0, sent=0, now=0, ok=i % 10 != 0, late=False, final=True
+            )
+        picks.append([item.index for _, item in state.acked_to_verify()])
+    assert picks[0] == picks[1]
+    assert 70 < len(picks[0]) < 130
+    assert all(index % 10 for index in picks[0])

@@ -1,0 +1,257 @@
+"""The drill options of `replay` (--drill, --stages, faults, --slo, --verify) and its verdict.
+
+`drill_options` turns the options and the drill file into a DrillState before the command's
+body runs (the command line overrides the file, option by option); `finish_drill` prints the
+drill's lines, reads back what the receiver stored, writes the report and exits with the
+drill's verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from click.core import ParameterSource
+
+from emitter.cli._base import resolve_seed
+from emitter.deliver import DeliveryConfig
+from emitter.drill._faults import (
+    Faults,
+    parse_burst_rate,
+    parse_fraction,
+    parse_reorder,
+)
+from emitter.drill._file import Drill, load_drill
+from emitter.drill._run import DrillResult, DrillSettings, DrillState
+from emitter.drill._slo import check_thresholds, parse_slo
+from emitter.drill._stages import parse_stages
+from emitter.errors import EXIT_CONTRACT, EXIT_OK, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """True when the user set option `name` (command line or environment), not its default."""
+    source = ctx.get_parameter_source(name)
+    return source in {ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT}
+
+
+def _merge_file(ctx: click.Context, drill: Drill, kwargs: dict[str, Any]) -> None:
+    """Fills in what the drill file sets and the command line does not (source, load shape,
+    delivery); the command line wins option by option, the source and the load shape as a
+    whole (files or a scenario; a rate or stages)."""
+    if not (_given(ctx, "files") or _given(ctx, "scenarios")):
+        if drill.files:
+            kwargs["files"] = drill.files
+        if drill.scenarios:
+            kwargs["scenarios"] = drill.scenarios
+    for key, value in (
+        ("seed", drill.seed),
+        ("limit", drill.limit),
+        ("start_at", drill.start_at),
+        ("concurrency", drill.concurrency),
+        ("duration", None if drill.duration_s is None else f"{drill.duration_s:g}"),
+        ("ramp", None if drill.ramp_s is None else f"{drill.ramp_s:g}"),
+    ):
+        if value is not None and key in kwargs and not _given(ctx, key):
+            kwargs[key] = value
+    if drill.rate is not None and not (_given(ctx, "rate") or _given(ctx, "stages")):
+        kwargs["rate"] = drill.rate
+    delivery: DeliveryConfig | None = kwargs.get("delivery")
+    if delivery is not None:
+        if drill.timeout_s is not None and not _given(ctx, "timeout"):
+            delivery = dataclasses.replace(delivery, timeout_s=drill.timeout_s)
+        if drill.retries is not None and not _given(ctx, "retries"):
+            delivery = dataclasses.replace(delivery, retries=drill.retries)
+        kwargs["delivery"] = delivery
+
+
+def _settings(
+    ctx: click.Context,
+    drill: Drill | None,
+    *,
+    stages: str | None,
+    duplicates: str | None,
+    reorder: str | None,
+    burst: str | None,
+    slo: str | None,
+    verify: str | None,
+    verify_sample: str | None,
+    rate_given: bool,
+) -> DrillSettings:
+    d = drill or Drill(path=Path("-"))
+    parsed_stages = parse_stages(stages) if stages is not None else None
+    if parsed_stages is None and not rate_given:
+        parsed_stages = d.stages
+    burst_on = burst is not None or bool(d.burst)
+    faults = Faults(
+        duplicates=parse_fraction(duplicates) if duplicates is not None else d.duplicates or 0.0,
+        duplicate_delay_s=d.duplicate_delay_s or Faults.duplicate_delay_s,
+        reorder=parse_reorder(reorder) if reorder is not None else d.reorder,
+        burst=burst_on,
+        burst_rate=parse_burst_rate(burst) if burst is not None else d.burst_rate,
+    )
+    thresholds = parse_slo(slo) if slo is not None else d.slo or ()
+    verify_path = Path(verify) if verify is not None else d.verify
+    sample = (
+        parse_fraction(verify_sample, option="--verify-sample")
+        if verify_sample is not None
+        else d.verify_sample
+    )
+    if sample is not None and verify_path is None:
+        raise UsageError(
+            "--verify-sample needs --verify FILE (where to read back what the receiver "
+            "stored), e.g. --verify read-back.yaml --verify-sample 10%"
+        )
+    if sample == 0.0:
+        raise UsageError("Invalid --verify-sample `0`: expected more than 0, e.g. `10%`")
+    check_thresholds(thresholds, verify=verify_path is not None)
+    return DrillSettings(
+        stages=parsed_stages,
+        faults=faults,
+        slo=thresholds,
+        verify=verify_path,
+        verify_sample=sample,
+    )
+
+
+def drill_options(func: F) -> F:
+    """Adds the drill options to `replay`; the command receives `drill: DrillState | None`."""
+
+    @click.option(
+        "--drill",
+        "drill_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        metavar="FILE",
+        help="Run the drill in this YAML file (source, stages, faults, slo, verify); "
+        "options given on the command line override the file's. See docs/drills.md.",
+    )
+    @click.option(
+        "--stages",
+        default=None,
+        metavar="STAGES",
+        help="Load in stages instead of one --rate: DURATION:RATE, comma-separated; a ramp is "
+        "DURATION:FROM->TO, e.g. '2m:200/s,30s:200->2000/s,2m:2000/s'.",
+    )
+    @click.option(
+        "--duplicates",
+        default=None,
+        metavar="FRACTION",
+        help="Send this fraction of acked payloads again (same bytes), half at once, half "
+        "up to 5 s later, as 8x8 may: 5% or 0.05.",
+    )
+    @click.option(
+        "--reorder",
+        default=None,
+        metavar="WINDOW",
+        help="Deliver sessions out of order within WINDOW: a number of sessions (20) or a "
+        "span of the schedule (2s).",
+    )
+    @click.option(
+        "--burst-after-failure",
+        "burst",
+        is_flag=False,
+        flag_value="max",
+        default=None,
+        metavar="[RATE]",
+        help="After the receiver has failed for 1 s, hold sessions back (probing once a "
+        "second) and deliver them as a burst when it recovers, at RATE (default max).",
+    )
+    @click.option(
+        "--slo",
+        default=None,
+        metavar="THRESHOLDS",
+        help="Fail the run (exit 1) when a threshold breaks, e.g. "
+        "'p99<500ms,failed<0.1%,lost=0,stored_twice=0'. See docs/drills.md.",
+    )
+    @click.option(
+        "--verify",
+        "verify",
+        type=click.Path(dir_okay=False),
+        default=None,
+        metavar="FILE",
+        help="After the run, read back what the receiver stored (see docs/verify.md): every "
+        "acked session stored exactly once and as meant.",
+    )
+    @click.option(
+        "--verify-sample",
+        default=None,
+        metavar="FRACTION",
+        help="With --verify: read back only this seeded share of the acked sessions (10%).",
+    )
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        drill_file: str | None,
+        stages: str | None,
+        duplicates: str | None,
+        reorder: str | None,
+        burst: str | None,
+        slo: str | None,
+        verify: str | None,
+        verify_sample: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        ctx = click.get_current_context()
+        drill = load_drill(drill_file) if drill_file is not None else None
+        if drill is not None:
+            _merge_file(ctx, drill, kwargs)
+        rate_given = _given(ctx, "rate") or (drill is not None and drill.rate is not None)
+        if rate_given and stages is not None:
+            raise UsageError("give --rate or --stages, not both, e.g. --stages '1m:200/s'")
+        settings = _settings(
+            ctx,
+            drill,
+            stages=stages,
+            duplicates=duplicates,
+            reorder=reorder,
+            burst=burst,
+            slo=slo,
+            verify=verify,
+            verify_sample=verify_sample,
+            rate_given=_given(ctx, "rate"),
+        )
+        if settings.stages:
+            for option in ("duration", "ramp"):
+                if kwargs.get(option) is not None:
+                    raise UsageError(
+                        f"--stages sets the run's length and shape; drop --{option}, "
+                        "e.g. --stages '30s:0->200/s,5m:200/s'"
+                    )
+            peak = max(max(s.start_rate, s.end_rate) for s in settings.stages)
+            kwargs["rate"] = f"{peak:g}/s"
+        if kwargs.get("rate") is None:
+            raise UsageError(
+                "replay needs a rate: give --rate R, --stages or a --drill file that sets "
+                "one, e.g. --rate 200/s"
+            )
+        state = None
+        if settings.active:
+            if kwargs.get("seed") is None:
+                kwargs["seed"] = resolve_seed(None)
+            state = DrillState(settings, seed=kwargs["seed"])
+        return func(*args, drill=state, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def drill_exit_code(replay_exit: int, result: DrillResult) -> int:
+    """The run's exit code with the drill's verdict: a broken threshold (or a duplicate not
+    acked) turns a clean run into 1; usage errors and interruptions keep their own code."""
+    if replay_exit != EXIT_OK:
+        return replay_exit
+    return EXIT_CONTRACT if result.failed else EXIT_OK
+
+
+def merged_report(report: Mapping[str, Any], result: DrillResult, exit_code: int) -> str:
+    """The replay report JSON with the drill's sections and the drill's exit code."""
+    data = dict(report)
+    data.update(result.as_dict())
+    data["exit_code"] = exit_code
+    return json.dumps(data, indent=2) + "\n"
