@@ -6,8 +6,8 @@ Modules: `_types` (settings, report, percentiles), `_results` (results log and r
 
 from __future__ import annotations
 
-from emitter.replay._engine import classify_exception, tls_context
-from emitter.replay._output import format_progress, format_summary
+from emitter.replay._conn import classify_exception
+from emitter.replay._engine import tls_context
 from emitter.replay._run import replay
 from emitter.replay._types import (
     BAD_INPUT,
@@ -21,6 +21,7 @@ from emitter.replay._types import (
     check_report_path,
     write_report_json,
 )
+from emitter.report._replay import format_progress, format_summary
 
 __all__ = [
     "BAD_INPUT",

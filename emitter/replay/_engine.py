@@ -1,136 +1,86 @@
-"""Replay's sender: aiohttp on uvloop, open-loop paced workers, retries, latency histograms.
+"""Replay's sender: one event loop, keep-alive connections, a scheduler tick, retries, the figures.
 
 Request i is due at a time fixed in advance (see emitter._pacing), whatever the receiver does;
 its latency is measured from that due time as well as from the actual send, so a receiver that
-stalls shows its stall (no coordinated omission). The HTTP engine is aiohttp on uvloop: httpx's
-AsyncClient fell behind above ~1k req/s and collapsed under 64 concurrent requests on this kit's
-benchmark machine (encode/httpx#3215), aiohttp on uvloop held 8k req/s open loop.
+stalls shows its stall (no coordinated omission). Design, chosen by measurement (bench/):
+no task, future or timer per request. A timer armed for the next due time hands every due
+request to an idle connection (`_pump`); a finished answer hands its connection the next due
+request from its own callback; one periodic tick flushes the log, reports progress, sweeps
+deadlines and samples whether the sender keeps its schedule.
+
+Two seams for callers that shape a run (drills): `items` is the stream of payloads in slot
+order (insert, duplicate or reorder there), and `observe`, when set, is called once per
+finished attempt with (item, attempt, outcome, status, reason).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import gc
+import heapq
 import itertools
+import math
 import signal
-import socket
 import ssl
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-
-import aiohttp
-import yarl
-from hdrh.histogram import HdrHistogram
 
 from emitter._pacing import Pacer, Slot
 from emitter._source import Item
 from emitter.deliver import DeliveryConfig, Outcome, classify_status, config_secrets, redact
 from emitter.errors import UsageError, VssEmitterError
+from emitter.replay._conn import Conn, Target, connect_failure
 from emitter.replay._results import ResultsWriter
+from emitter.replay._stats import Latencies, Timeline
 from emitter.replay._types import BAD_INPUT, INTERRUPTED, Progress, ReplaySettings
 
-_HIST_LOW_US = 1
-_HIST_HIGH_US = 3_600_000_000  # 1 h
-_FLUSH_EVERY_S = 0.1
+_TICK_S = 0.1  # flush the log, progress, saturation sample
 _PROGRESS_EVERY_S = 0.25
 _MAX_NOTICES = 10
-_TIMER_TICK_S = 0.001  # uvloop (libuv) timer resolution
+_TIMER_SLACK_S = 0.001  # libuv's timers count whole milliseconds and may fire up to one early
+DURATION_GRACE_S = 2.0  # after --duration, how long answers in flight may still come
+# The sender is the bottleneck in a 100 ms tick when sends are behind the schedule and the
+# process was busy at least this share of the tick (or a connection was free to send on).
+_BUSY_SHARE = 0.6
+
+Observer = Callable[[Item, int, str, "int | None", str], None]
 
 
-def classify_exception(exc: BaseException) -> Outcome:
-    """The Outcome of an aiohttp failure; mirrors deliver.py's mapping of httpx failures.
+class Job:
+    """One attempt to come: the payload, when it is due, which attempt."""
 
-    Refused, DNS, TLS, timeout, reset and not-HTTP mean the same here as in `send` and
-    `check`, so a receiver's fault reads the same whichever tool met it.
-    """
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return Outcome.DNS
-    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch):
-        return Outcome.TLS
-    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
-        return Outcome.TIMEOUT
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        cause = exc.os_error
-        if isinstance(cause, ConnectionRefusedError):
-            return Outcome.REFUSED
-        if isinstance(cause, socket.gaierror):
-            return Outcome.DNS
-        if isinstance(cause, ssl.SSLError):
-            return Outcome.TLS
-        if isinstance(cause, ConnectionResetError):
-            return Outcome.RESET
-        return Outcome.ERROR
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return Outcome.RESET
-    if isinstance(exc, aiohttp.ClientOSError):
-        # "Can not write request body" carries no errno; the reset is in its cause.
-        for link in _causes(exc):
-            if isinstance(link, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
-                return Outcome.RESET
-            if isinstance(link, OSError) and link.errno in _RESET_ERRNOS:
-                return Outcome.RESET
-        return Outcome.ERROR
-    if isinstance(exc, aiohttp.ClientResponseError):
-        # aiohttp wraps its HTTP parser's errors (a bad status line, garbage) in this.
-        return Outcome.NOT_HTTP
-    if isinstance(exc, ssl.SSLError):
-        return Outcome.TLS
-    if isinstance(exc, ConnectionResetError | BrokenPipeError):
-        return Outcome.RESET
-    return Outcome.ERROR
+    __slots__ = ("attempt", "item", "last", "late", "resent", "scheduled", "sent", "slot")
+
+    def __init__(self, item: Item, scheduled: float, attempt: int, slot: Slot | None) -> None:
+        self.item = item
+        self.scheduled = scheduled
+        self.attempt = attempt
+        self.slot = slot
+        self.sent = 0.0
+        self.late = False
+        self.resent = False  # sent again after a kept-alive connection closed under it
+        self.last = ""  # the outcome of the previous attempt (a retry's fallback)
 
 
-_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+@dataclass
+class Lag:
+    """How far the sends fell behind the schedule, and whether the sender was the cause."""
 
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
-        yield link
-        link = link.__cause__ or link.__context__
-
-
-class _Latencies:
-    """An HDR histogram (1 us .. 1 h, 3 significant digits) fed in batches.
-
-    hdrh's record_value() is pure Python and costs as much as a tenth of a request at full
-    speed. The hot path only counts each value, rounded to the 11 significant bits that are
-    exactly hdrh's bucket resolution at 3 digits, in a dict; flush() hands the few distinct
-    values to hdrh. Nothing is lost: a rounded value lands in the same hdrh bucket.
-    """
-
-    __slots__ = ("hist", "pending")
-
-    def __init__(self) -> None:
-        self.hist = HdrHistogram(_HIST_LOW_US, _HIST_HIGH_US, 3)
-        self.pending: dict[int, int] = {}
-
-    def add(self, seconds: float) -> None:
-        us = int(seconds * 1e6)
-        shift = us.bit_length() - 11
-        if shift > 0:
-            us = (us >> shift) << shift
-        pending = self.pending
-        pending[us] = pending.get(us, 0) + 1
-
-    def flush(self) -> HdrHistogram:
-        record = self.hist.record_value
-        for value, count in self.pending.items():
-            # hdrh drops a value above its 1 h range rather than clamping it.
-            record(min(max(value, _HIST_LOW_US), _HIST_HIGH_US), count)
-        self.pending.clear()
-        return self.hist
+    saturated_ticks: int = 0
+    behind_from_s: float | None = None  # first tick the sender was behind, from the start
+    max_lag_s: float = 0.0
+    final_lag_s: float = 0.0
+    unsent: int = 0  # slots due before --duration ended that never left
+    receiver_bound_ticks: int = 0  # behind while every connection waited for an answer
 
 
 class Run:
-    """One replay run on one event loop: the senders, the counters and the results log."""
+    """One replay run on one event loop: connections, the scheduler, counters, results log."""
 
     def __init__(
         self,
@@ -140,21 +90,19 @@ class Run:
         settings: ReplaySettings,
         config: DeliveryConfig,
         headers: dict[str, str],
-        tls: ssl.SSLContext | bool,
+        tls: ssl.SSLContext | None,
         writer: ResultsWriter | None,
         on_progress: Callable[[Progress], None] | None,
         notice: Callable[[str], None],
+        stride: int = 1,
+        phase: int = 0,
+        start_wall: float | None = None,
     ) -> None:
-        self.url = yarl.URL(url)
-        if self.url.user is not None and "authorization" in {h.lower() for h in headers}:
-            # aiohttp refuses both; the configured auth header is what 8x8 would send.
-            self.url = self.url.with_user(None)
+        self.target = Target(url, headers, tls)
         self.items = items
         self.settings = settings
         self.config = config
-        self.headers = headers
         self.secrets = config_secrets(config, url=url)
-        self.tls = tls
         self.writer = writer
         if writer is not None:
             # A results file that cannot be written stops the run like Ctrl-C does, without
@@ -162,105 +110,184 @@ class Run:
             writer.on_error = self._stop
         self.on_progress = on_progress
         self.notice = notice
+        self.observe: Observer | None = None
         self.pacer = Pacer(
             rate=settings.rate,
             ramp_s=settings.ramp_s,
             duration_s=settings.duration_s,
             late_after_s=settings.late_after_s,
         )
-        self.from_schedule = _Latencies()
-        self.from_send = _Latencies()
+        self.stride, self.phase = stride, phase  # --workers: this one sends slots phase + k*stride
+        self.start_wall = start_wall  # --workers: the shared start, unix seconds
+        self.from_schedule = Latencies()
+        self.from_send = Latencies()
+        self.timeline = Timeline()
+        self.lag = Lag()
         self.outcomes: Counter[str] = Counter()
-        self.sent = self.acked = self.failed = self.retried = self.in_flight = 0
+        self.sent = self.acked = self.failed = self.retried = 0
         self.first_send = self.last_send = 0.0
         self.started = self.ended = 0.0
-        self.stopping = False
+        self.stopping = False  # nothing new is scheduled
         self.interrupted = False
         self.fatal: VssEmitterError | None = None
         self.bad_notices = 0
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._busy: set[asyncio.Task[None] | None] = set()
-        self._retries: set[asyncio.Task[None]] = set()
+        # The scheduler's state.
+        self._claimed = 0  # slots claimed by this worker
+        self._source_done = False
+        self._ready: deque[Job] = deque()  # due (or retrying) and waiting for a connection
+        self._retries: list[tuple[float, int, Job]] = []  # heap of (due, seq, job)
+        self._seq = itertools.count()
+        self._idle: list[Conn] = []
+        self._busy: set[Conn] = set()
+        self._conns = 0  # open or opening
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+        self._tick_timer: asyncio.TimerHandle | None = None
+        self._end = math.inf  # --duration: no slot is claimed at or after this instant
+        self._hard_end = math.inf  # ... and nothing is waited for after this one
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._finished: asyncio.Future[None] | None = None
+        self._cpu = (0.0, 0.0)
         # Unix time = monotonic + offset: the schedule runs on the monotonic clock, the
         # results log speaks wall-clock seconds.
         self._wall = time.time() - time.monotonic()
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._busy)
+
     # ---- lifecycle
 
     async def main(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         signals = threading.current_thread() is threading.main_thread()
         if signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.interrupt)
+        self._finished = loop.create_future()
         try:
-            async with self._session() as session:
-                self.prime()
-                self.started = time.monotonic()
-                self.pacer.start(self.started)
-                ticker = asyncio.create_task(self._tick())
-                workers = [
-                    asyncio.create_task(self._worker(session))
-                    for _ in range(self.settings.concurrency)
-                ]
-                self._tasks.update(workers)
-                await asyncio.wait(workers)
-                while self._retries:
-                    await asyncio.wait(set(self._retries))
+            self.prime()
+            now = time.monotonic()
+            if self.start_wall is not None:
+                now = max(now, self.start_wall - self._wall)
+                await asyncio.sleep(max(0.0, now - time.monotonic()))
+            self.started = now
+            self.pacer.start(now)
+            if self.settings.duration_s is not None:
+                self._end = now + self.settings.duration_s
+                self._hard_end = self._end + DURATION_GRACE_S
+            self._cpu = (now, time.process_time())
+            self._tick_timer = loop.call_later(_TICK_S, self._tick, 0.0)
+            self._pump()
+            self._maybe_finish()
+            try:
+                await self._finished
+            finally:
+                if self._tick_timer is not None:
+                    self._tick_timer.cancel()
+                if self._timer is not None:
+                    self._timer.cancel()
                 self.ended = time.monotonic()
-                ticker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ticker
-                for task in workers:
-                    if not task.cancelled() and task.exception() is not None:
-                        raise task.exception()  # type: ignore[misc]
+                for conn in [*self._idle, *self._busy]:
+                    conn.abort()
         finally:
             if signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)
 
-    def _session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self.settings.concurrency, ssl=self.tls)
-        return aiohttp.ClientSession(
-            connector=connector,
-            headers=self.headers,
-            timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
-            cookie_jar=aiohttp.DummyCookieJar(),  # a webhook sender keeps no cookies
-            auto_decompress=False,
-            trust_env=False,  # 8x8 connects directly; a proxy would blur connection faults
-        )
-
     def interrupt(self) -> None:
         """SIGINT/SIGTERM: stop scheduling, give in-flight requests the grace period."""
         if self.stopping and self.interrupted:
-            self._cancel_all()  # a second Ctrl-C: do not wait out the grace period
+            self._abort_in_flight()  # a second Ctrl-C: do not wait out the grace period
             return
         self.interrupted = True
         self._stop()
-        asyncio.get_running_loop().call_later(self.settings.grace_s, self._cancel_all)
+        assert self._loop is not None
+        self._loop.call_later(self.settings.grace_s, self._abort_in_flight)
 
     def _stop(self) -> None:
+        """Nothing new is scheduled; waiting retries end with their last outcome."""
+        if self.stopping:
+            return
         self.stopping = True
-        for task in self._tasks | self._retries:
-            if task not in self._busy:
-                task.cancel()  # waiting for its due time: nothing was sent
+        # A first attempt still waiting for a connection was never sent: it is left for a
+        # resume. A retry waiting for its time ends with the outcome of its last attempt.
+        waiting = [job for job in self._ready if job.attempt > 1]
+        waiting += [job for _, _, job in self._retries]
+        self._ready.clear()
+        self._retries.clear()
+        for job in waiting:
+            self._final(job.last)
+        self._maybe_finish()
 
-    def _cancel_all(self) -> None:
-        for task in self._tasks | self._retries:
-            task.cancel()
+    def _kill(self, conn: Conn, outcome: Outcome | None, reason: str = "") -> None:
+        """Ends the attempt on `conn` now: the deadline passed, or the grace period did."""
+        conn.abort()
+        if conn.connecting is not None:
+            conn.connecting.cancel()
+            conn.connecting = None
+        self._done(conn, outcome, None, reason, interrupted=outcome is None)
 
-    async def _tick(self) -> None:
-        last_progress = 0.0
-        while True:
-            await asyncio.sleep(_FLUSH_EVERY_S)
-            if self.writer is not None:
-                self.writer.flush()
-            self.from_schedule.flush()
-            self.from_send.flush()
-            now = time.monotonic()
-            if self.on_progress is not None and now - last_progress >= _PROGRESS_EVERY_S:
-                last_progress = now
-                self.on_progress(self.progress(now))
+    def _abort_in_flight(self) -> None:
+        for conn in list(self._busy):
+            self._kill(conn, None)
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        if self._finished is None or self._finished.done():
+            return
+        if self._busy or self._retries or self._ready:
+            return
+        if not (self.stopping or self._source_done):
+            return
+        self._finished.set_result(None)
+
+    def _tick(self, last_progress: float) -> None:
+        assert self._loop is not None
+        now = time.monotonic()
+        if self.writer is not None:
+            self.writer.flush()
+        self.from_schedule.flush()
+        self.from_send.flush()
+        self._sample_lag(now)
+        self._sweep(now)
+        if now >= self._end and not self.stopping:
+            self._stop()
+        if now >= self._hard_end:
+            self._abort_in_flight()
+        if self.on_progress is not None and now - last_progress >= _PROGRESS_EVERY_S:
+            last_progress = now
+            self.on_progress(self.progress(now))
+        sweep = min(_TICK_S, max(0.005, self.config.timeout_s / 10))
+        self._tick_timer = self._loop.call_later(sweep, self._tick, last_progress)
+        self._pump()
+
+    def _sweep(self, now: float) -> None:
+        """Ends every attempt past its total deadline (connect, send and answer together)."""
+        for conn in [c for c in self._busy if c.deadline <= now]:
+            self._kill(conn, Outcome.TIMEOUT, "no answer within the deadline")
+
+    def _sample_lag(self, now: float) -> None:
+        started, cpu_before = self._cpu
+        cpu_now = time.process_time()
+        self._cpu = (now, cpu_now)
+        if self.pacer.rate is None or self.stopping or self._source_done:
+            return
+        lag = now - self._due(self._claimed)
+        if self._ready:
+            lag = max(lag, now - self._ready[0].scheduled)
+        self.lag.final_lag_s = max(0.0, lag)
+        if lag <= self.settings.late_after_s:
+            return
+        busy = (cpu_now - cpu_before) / max(now - started, 1e-6)
+        self.lag.max_lag_s = max(self.lag.max_lag_s, lag)
+        at_cap = self._conns >= self.settings.concurrency and not self._idle
+        if busy >= _BUSY_SHARE or not at_cap:
+            self.lag.saturated_ticks += 1
+            if self.lag.behind_from_s is None:
+                self.lag.behind_from_s = max(0.0, now - self.started - _TICK_S)
+        else:
+            self.lag.receiver_bound_ticks += 1
 
     def progress(self, now: float) -> Progress:
         elapsed = now - self.started
@@ -275,7 +302,7 @@ class Run:
             p99_ms=self.from_schedule.flush().get_value_at_percentile(99) / 1000.0,
         )
 
-    # ---- the hot path
+    # ---- the scheduler
 
     def prime(self) -> None:
         """Draws the first item before the clock starts: a scenario source's set-up (loading,
@@ -283,6 +310,8 @@ class Run:
         first = self._next()
         if first is not None:
             self.items = itertools.chain([first], self.items)
+        else:
+            self._source_done = True
 
     def _next(self) -> Item | None:
         while True:
@@ -296,102 +325,229 @@ class Run:
                 return item
             self._bad(item)
 
-    async def _worker(self, session: aiohttp.ClientSession) -> None:
-        pacer = self.pacer
-        clock = time.monotonic
-        me = asyncio.current_task()
-        while not self.stopping:
-            slot = pacer.claim(clock())
-            if slot is None:
-                return
-            item = self._next()
-            if item is None:
-                return
-            due = slot.scheduled
-            while (delay := due - clock()) > 0:
-                # uvloop's timers tick in whole milliseconds and may fire up to one early;
-                # a send before its due time would show a negative latency. The last
-                # fraction of a millisecond is waited out by yielding to the loop.
-                await asyncio.sleep(delay if delay > _TIMER_TICK_S else 0)
-            self._busy.add(me)
-            try:
-                await self._attempt(session, item, slot.scheduled, 1, slot)
-            finally:
-                self._busy.discard(me)
+    def _due(self, claimed: int) -> float:
+        return self.started + self.pacer.offset(self.phase + claimed * self.stride)
 
-    async def _attempt(
-        self,
-        session: aiohttp.ClientSession,
-        item: Item,
-        scheduled: float,
-        attempt: int,
-        slot: Slot | None,
-    ) -> None:
-        clock = time.monotonic
-        sent = clock()
-        late = slot is not None and self.pacer.sent(slot, sent)
-        if attempt == 1:
+    def _claim(self, now: float) -> Job | None:
+        """The next slot if it is due by `now` (always, at `max`), with its payload."""
+        if self.stopping or self._source_done:
+            return None
+        if self.pacer.rate is None:
+            if now >= self._end:
+                self._stop()
+                return None
+            scheduled = now
+        else:
+            scheduled = self._due(self._claimed)
+            if scheduled > now:
+                return None
+            if scheduled >= self._end or now >= self._end:
+                if scheduled < self._end:
+                    self.lag.unsent = self._unsent()
+                self._stop()
+                return None
+        item = self._next()
+        if item is None:
+            self._source_done = True
+            self._maybe_finish()
+            return None
+        index = self.phase + self._claimed * self.stride
+        self._claimed += 1
+        return Job(item, scheduled, 1, Slot(index, scheduled))
+
+    def _unsent(self) -> int:
+        """Slots of this worker due before --duration ended that were never claimed."""
+        low, high = self._claimed, self._claimed + 1
+        while self._due(high) < self._end:
+            low, high = high, high * 2
+        while low < high:
+            mid = (low + high) // 2
+            if self._due(mid) < self._end:
+                low = mid + 1
+            else:
+                high = mid
+        return low - self._claimed
+
+    def _pump(self) -> None:
+        """Hands every due attempt to a free connection; arms the timer for the next one."""
+        now = time.monotonic()
+        retries = self._retries
+        while retries and retries[0][0] <= now:
+            self._ready.append(heapq.heappop(retries)[2])
+        concurrency = self.settings.concurrency
+        while True:
+            conn = self._take_idle()
+            if conn is None and self._conns >= concurrency:
+                break
+            job = self._ready.popleft() if self._ready else self._claim(now)
+            if job is None:
+                if conn is not None:
+                    self._idle.append(conn)
+                break
+            if conn is not None:
+                self._send(conn, job, now)
+            else:
+                self._open(job, now)
+        self._arm(now)
+
+    def _take_idle(self) -> Conn | None:
+        """An idle connection still open; the receiver may have closed some while idle."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if conn.open:
+                return conn
+            self._conns -= 1
+        return None
+
+    def _arm(self, now: float) -> None:
+        """Sets the timer for the next due slot or retry, if a connection could take it."""
+        when = math.inf
+        if self._retries:
+            when = self._retries[0][0]
+        if (
+            not self.stopping
+            and not self._source_done
+            and self.pacer.rate is not None
+            and (self._idle or self._conns < self.settings.concurrency)
+        ):
+            when = min(when, self._due(self._claimed))
+        if when == math.inf or when >= self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        assert self._loop is not None
+        # Whole milliseconds, plus one: the timer must never fire before the due time, or
+        # a send could leave early (a negative latency) or the loop spin until it is due.
+        delay = math.ceil(max(0.0, when - now) * 1000.0) / 1000.0 + _TIMER_SLACK_S
+        self._timer_at = when
+        self._timer = self._loop.call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = math.inf
+        self._pump()
+
+    def _open(self, job: Job, now: float) -> None:
+        assert self._loop is not None
+        conn = Conn(self._done)
+        self._conns += 1
+        self._start(conn, job, now)
+        conn.connecting = self._loop.create_task(self._connect(conn))
+
+    async def _connect(self, conn: Conn) -> None:
+        assert self._loop is not None
+        target = self.target
+        try:
+            await self._loop.create_connection(
+                lambda: conn,
+                target.host,
+                target.port,
+                ssl=target.tls,
+                server_hostname=target.host if target.tls is not None else None,
+            )
+        except asyncio.CancelledError:
+            return  # the deadline sweep or the grace period ended this attempt
+        except Exception as exc:  # noqa: BLE001  (every connect failure is an outcome)
+            conn.connecting = None
+            if conn.job is not None:
+                outcome, reason = connect_failure(exc)
+                self._done(conn, outcome, None, redact(reason, self.secrets))
+            return
+        conn.connecting = None
+        if conn.job is None:
+            conn.abort()
+            return
+        conn.send(conn.job, target.prefix)
+
+    def _start(self, conn: Conn, job: Job, now: float) -> None:
+        """Books the attempt: counters, late accounting, its deadline."""
+        conn.job = job
+        self._busy.add(conn)
+        if job.resent:
+            conn.deadline = job.sent + self.config.timeout_s
+            return
+        job.sent = now
+        if job.attempt == 1:
+            assert job.slot is not None
+            late = self.pacer.sent(job.slot, now)
             if self.sent == 0:
-                self.first_send = sent
+                self.first_send = now
             self.sent += 1
-            self.last_send = sent
+            self.last_send = now
+            self.timeline.sent(int(now - self.started), late=late)
+            job.late = late
         else:
             self.retried += 1
-        self.in_flight += 1
-        status: int | None = None
-        try:
-            async with session.post(self.url, data=item.body, allow_redirects=False) as resp:
-                status = resp.status
-                await resp.read()  # drain, so the connection goes back to the pool
-            outcome = classify_status(status, accept_2xx=self.config.accept_2xx)
-        except asyncio.CancelledError:
-            self.in_flight -= 1
-            self._record(item, scheduled, sent, clock(), INTERRUPTED, status, attempt, late)
+        conn.deadline = now + self.config.timeout_s
+
+    def _send(self, conn: Conn, job: Job, now: float) -> None:
+        self._start(conn, job, now)
+        conn.send(job, self.target.prefix)
+
+    # ---- completions (called by the connections)
+
+    def _done(
+        self,
+        conn: Conn,
+        outcome: Outcome | None,
+        status: int | None,
+        reason: str,
+        *,
+        interrupted: bool = False,
+    ) -> None:
+        job = conn.job
+        if job is None:
+            return
+        conn.job = None
+        self._busy.discard(conn)
+        now = time.monotonic()
+        late = job.late
+        if interrupted:
+            self._record(job, now, INTERRUPTED, status, late)
             self._final(INTERRUPTED)
-            raise
-        except Exception as exc:  # noqa: BLE001  (every transport failure is an outcome)
-            outcome = classify_exception(exc)
-            reason = self._reason(exc)
-        else:
-            reason = ""
-        self.in_flight -= 1
-        done = clock()
-        self.from_schedule.add(done - scheduled)
-        self.from_send.add(done - sent)
-        self._record(item, scheduled, sent, done, outcome.value, status, attempt, late, reason)
+            self._conns -= 1
+            if self.observe is not None:
+                self.observe(job.item, job.attempt, INTERRUPTED, status, "")
+            return
+        if outcome is Outcome.RESET and conn.reused and not conn.heard and not job.resent:
+            # The receiver closed a kept-alive connection as this request went out on it (an
+            # idle timeout racing the send): the request was not read. Sent once more on a new
+            # connection, as HTTP clients do; a receiver that resets again gets `reset`.
+            job.resent = True
+            self._conns -= 1
+            self._open(job, now)
+            return
+        if outcome is None:
+            outcome = classify_status(status or 0, accept_2xx=self.config.accept_2xx)
+        self.from_schedule.add(now - job.scheduled)
+        self.from_send.add(now - job.sent)
+        self._record(job, now, outcome.value, status, late, reason)
+        acked = outcome is Outcome.ACKED
+        self.timeline.done(int(now - self.started), acked=acked, latency_s=now - job.scheduled)
+        if self.observe is not None:
+            self.observe(job.item, job.attempt, outcome.value, status, reason)
         retries = self.config.retries
-        if outcome is Outcome.ACKED:
+        if acked:
             self.acked += 1
             self.outcomes[Outcome.ACKED.value] += 1
-        elif attempt <= len(retries) and not self.stopping:
-            due = done + retries[attempt - 1]
-            task = asyncio.create_task(self._retry(session, item, attempt + 1, due, outcome))
-            self._retries.add(task)
-            task.add_done_callback(self._retries.discard)
+        elif job.attempt <= len(retries) and not self.stopping:
+            retry = Job(job.item, now + retries[job.attempt - 1], job.attempt + 1, None)
+            retry.last = outcome.value
+            heapq.heappush(self._retries, (retry.scheduled, next(self._seq), retry))
         else:
             self._final(outcome.value)
-
-    async def _retry(
-        self,
-        session: aiohttp.ClientSession,
-        item: Item,
-        attempt: int,
-        due: float,
-        last: Outcome,
-    ) -> None:
-        me = asyncio.current_task()
-        clock = time.monotonic
-        try:
-            while (delay := due - clock()) > 0:
-                await asyncio.sleep(delay if delay > _TIMER_TICK_S else 0)
-        except asyncio.CancelledError:
-            self._final(last.value)  # the run stopped before this retry was due
-            raise
-        self._busy.add(me)
-        try:
-            await self._attempt(session, item, due, attempt, None)
-        finally:
-            self._busy.discard(me)
+        if conn.open:
+            next_job = self._ready.popleft() if self._ready else self._claim(now)
+            if next_job is not None:
+                self._send(conn, next_job, now)
+            else:
+                self._idle.append(conn)
+                self._arm(now)
+        else:
+            self._conns -= 1
+            self._pump()
+        self._maybe_finish()
 
     def _final(self, outcome: str) -> None:
         self.failed += 1
@@ -414,18 +570,17 @@ class Run:
 
     def _record(
         self,
-        item: Item,
-        scheduled: float,
-        sent: float,
+        job: Job,
         done: float,
         outcome: str,
         status: int | None,
-        attempt: int,
         late: bool,
         reason: str = "",
     ) -> None:
         if self.writer is None:
             return
+        item = job.item
+        scheduled, sent = job.scheduled, job.sent
         sid = "null" if item.session_id is None else encode_basestring_ascii(item.session_id)
         wall = self._wall
         self.writer.write(
@@ -433,14 +588,10 @@ class Run:
             f'"scheduled":{scheduled + wall:.6f},"sent":{sent + wall:.6f},'
             f'"latency_ms":{(done - scheduled) * 1000.0:.3f},'
             f'"service_ms":{(done - sent) * 1000.0:.3f},"outcome":"{outcome}",'
-            f'"status":{"null" if status is None else status},"attempt":{attempt},'
+            f'"status":{"null" if status is None else status},"attempt":{job.attempt},'
             f'"late":{"true" if late else "false"}'
             + (f',"reason":{encode_basestring_ascii(reason)}}}\n' if reason else "}\n")
         )
-
-    def _reason(self, exc: BaseException) -> str:
-        text = " ".join(str(exc).split()) or "no detail"
-        return redact(f"{type(exc).__name__}: {text}"[:300], self.secrets)
 
 
 @contextlib.contextmanager
@@ -448,10 +599,10 @@ def quiet_gc() -> Iterator[None]:
     """Keeps the cyclic GC from scanning the interpreter's long-lived objects mid-run.
 
     Measured at 5k req/s: with default GC settings, full collections (which walk every object
-    of aiohttp, the generator and the stdlib) stalled the loop for tens of milliseconds, made a
-    third of the sends late and cut throughput at `max` by a third. Freezing what exists at
-    the start and collecting young objects less often removes both; the run's own garbage is
-    still collected. Everything is restored afterwards.
+    of the HTTP client, the generator and the stdlib) stalled the loop for tens of
+    milliseconds, made a third of the sends late and cut throughput at `max` by a third.
+    Freezing what exists at the start and collecting young objects less often removes both;
+    the run's own garbage is still collected. Everything is restored afterwards.
     """
     threshold = gc.get_threshold()
     gc.collect()
@@ -473,12 +624,15 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     return factory
 
 
-def tls_context(config: DeliveryConfig) -> ssl.SSLContext | bool:
-    """What aiohttp verifies the receiver with; UsageError for a CA bundle it cannot use."""
+def tls_context(config: DeliveryConfig) -> ssl.SSLContext:
+    """What the engine verifies the receiver with; UsageError for a CA bundle it cannot use."""
     if not config.verify_tls:
-        return False
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
     if not config.ca_bundle:
-        return True
+        return ssl.create_default_context()
     try:
         return ssl.create_default_context(cafile=config.ca_bundle)
     except (OSError, ssl.SSLError, ValueError) as exc:

@@ -33,14 +33,15 @@ from emitter.replay._results import (
     to_send,
     verify_acked,
 )
+from emitter.replay._stats import distribution
 from emitter.replay._types import (
     DEFAULT_SCENARIO,
     Percentiles,
     Progress,
     ReplayReport,
     ReplaySettings,
-    rate_text,
 )
+from emitter.report._replay import rate_text
 
 
 def replay(
@@ -247,6 +248,18 @@ def _report(
             "free space, then rerun with --resume (payloads acked but not logged are sent "
             "again)"
         )
+    lag = run.lag
+    saturated = lag.saturated_ticks >= 2 or (lag.saturated_ticks >= 1 and lag.unsent > 0)
+    sender_lag = None
+    if lag.saturated_ticks or lag.receiver_bound_ticks or lag.unsent:
+        sender_lag = {
+            "behind_from_s": None if lag.behind_from_s is None else round(lag.behind_from_s, 2),
+            "max_lag_ms": round(lag.max_lag_s * 1000.0, 1),
+            "final_lag_ms": round(lag.final_lag_s * 1000.0, 1),
+            "late": run.pacer.late,
+            "unsent": lag.unsent,
+            "receiver_bound_s": round(lag.receiver_bound_ticks * 0.1, 1),
+        }
     span = run.last_send - run.first_send
     achieved = (run.sent - 1) / span if run.sent > 1 and span > 0 else float(run.sent)
     return ReplayReport(
@@ -269,4 +282,11 @@ def _report(
         results=str(settings.results) if settings.results is not None else None,
         source=plan.described,
         error=error,
+        sender_saturated=saturated,
+        sender_lag=sender_lag,
+        timeline=run.timeline.as_list(),
+        latency_percentiles={
+            "from_schedule": distribution(run.from_schedule.flush()),
+            "from_send": distribution(run.from_send.flush()),
+        },
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from hdrh.histogram import HdrHistogram
 from emitter import __version__
 from emitter._pacing import DEFAULT_LATE_AFTER_S
 from emitter.errors import EXIT_CONTRACT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
+from emitter.report._replay import rate_text
 
 DEFAULT_CONCURRENCY = 256
 DEFAULT_GRACE_S = 5.0
@@ -108,6 +109,12 @@ class ReplayReport:
     results: str | None = None
     source: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None  # why the run stopped early (the results file failed), if it did
+    # The sender itself could not keep the schedule (CPU-bound), with the lag figures.
+    sender_saturated: bool = False
+    sender_lag: Mapping[str, Any] | None = None
+    timeline: Sequence[Mapping[str, Any]] = ()  # per-second buckets, for plots
+    latency_percentiles: Mapping[str, Any] = field(default_factory=dict)  # HDR distribution
+    workers: int = 1
 
     @property
     def exit_code(self) -> int:
@@ -139,6 +146,11 @@ class ReplayReport:
             "interrupted": self.interrupted,
             "results": self.results,
             "error": self.error,
+            "sender_saturated": self.sender_saturated,
+            "sender_lag": dict(self.sender_lag) if self.sender_lag is not None else None,
+            "workers": self.workers,
+            "timeline": [dict(row) for row in self.timeline],
+            "latency_percentiles": dict(self.latency_percentiles),
             "exit_code": self.exit_code,
             "kit": f"vss-emitter {__version__}",
         }
@@ -173,7 +185,3 @@ def check_report_path(path: str | os.PathLike[str]) -> None:
         ) from None
     os.close(fd)
     os.unlink(probe)
-
-
-def rate_text(rate: float | None) -> str:
-    return "max" if rate is None else f"{rate:g}/s"

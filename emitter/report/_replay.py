@@ -1,0 +1,79 @@
+"""Replay's terminal output: the progress line, the end-of-run summary, the sender-lag verdict."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from emitter.replay import Progress, ReplayReport
+
+
+def rate_text(rate: float | None) -> str:
+    return "max" if rate is None else f"{rate:g}/s"
+
+
+def format_progress(progress: Progress) -> str:
+    """One short line: sent, acked, failed, in flight, rate, p99 (from the due time)."""
+    return (
+        f"sent {progress.sent}  acked {progress.acked}  failed {progress.failed}  "
+        f"in flight {progress.in_flight}  late {progress.late}  "
+        f"{progress.rate:,.0f} req/s  p99 {progress.p99_ms:,.1f} ms"
+    )
+
+
+def format_summary(report: ReplayReport) -> str:
+    """The end-of-run table."""
+    lines = [
+        f"replay -> {report.target}  rate {rate_text(report.rate)}  "
+        f"concurrency {report.concurrency}"
+        + (f"  seed {report.seed}" if report.seed is not None else ""),
+        f"  sent {report.sent}  acked {report.acked}  failed {report.failed}  "
+        f"late {report.late}  skipped {report.skipped}  retried {report.retried}",
+        f"  duration {report.duration_s:.2f} s  achieved {report.achieved_rate:,.1f} req/s",
+        "  latency (ms)          p50      p90      p99    p99.9      max",
+    ]
+    for name, pct in (
+        ("from schedule", report.latency_ms),
+        ("from send", report.latency_from_send_ms),
+    ):
+        lines.append(
+            f"  {name:<16}{pct.p50:>9.2f}{pct.p90:>9.2f}{pct.p99:>9.2f}"
+            f"{pct.p999:>9.2f}{pct.max:>9.2f}"
+        )
+    if report.outcomes:
+        shown = ", ".join(f"{name} {count}" for name, count in sorted(report.outcomes.items()))
+        lines.append(f"  outcomes: {shown}")
+    lines.extend(_lag_lines(report))
+    if report.interrupted:
+        lines.append("  interrupted: rerun with --resume to send the rest")
+    return "\n".join(lines)
+
+
+def _lag_lines(report: ReplayReport) -> list[str]:
+    """Whose fault a late schedule was: the sender's own (CPU) or the receiver's (all busy)."""
+    lag = report.sender_lag
+    if lag is None:
+        return []
+    behind = lag["max_lag_ms"]
+    if report.sender_saturated:
+        since = lag["behind_from_s"]
+        when = f"from {since:.1f} s into the run" if since is not None else "during the run"
+        lines = [
+            f"  SENDER SATURATED: this machine could not keep the rate {rate_text(report.rate)}: "
+            f"{when} its sends fell behind the schedule, up to {behind:,.0f} ms "
+            f"({lag['final_lag_ms']:,.0f} ms at the end); {lag['late']:,} sends were late",
+        ]
+        if lag["unsent"]:
+            lines.append(f"  {lag['unsent']:,} scheduled sends never left before --duration ended")
+        lines.append(
+            f"  up to {behind:,.0f} ms of the latency from schedule is the sender's own lag; "
+            "the latency from send is the receiver's part (try --workers, or a lower rate)"
+        )
+        return lines
+    if lag["receiver_bound_s"]:
+        return [
+            f"  sends fell up to {behind:,.0f} ms behind the schedule while all "
+            f"{report.concurrency} connections waited for answers: the receiver (or "
+            "--concurrency) set the pace, and the latency from schedule shows it"
+        ]
+    return []
