@@ -34,6 +34,7 @@ unit: $(VENV)/.test
 
 ## bench: throughput, latency and memory figures (printed, never asserted)
 bench: $(VENV)/.test
+	bash bench/install_peers.sh $(PY)
 	$(PY) bench/run.py
 
 clean:
