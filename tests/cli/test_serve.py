@@ -15,6 +15,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from emitter import canonical
 from emitter.cli import cli
 from emitter.generator import dumps, generate
 from emitter.receiver import ReferenceReceiver
@@ -113,3 +114,60 @@ def test_serve_answers_and_logs_a_lone_surrogate_and_a_hostile_method(
     assert "405  FOO /" in out
     (line,) = [json.loads(text) for text in record.read_text(encoding="utf-8").splitlines()]
     assert line["payload"]["payload"]["note"] == "\ud800"
+
+
+def start_serve(*args: str) -> tuple[subprocess.Popen[str], str, str]:
+    """serve with a store: its URL and the banner's second line (the store and read-back)."""
+    proc = subprocess.Popen(
+        [EXE, "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    match = re.search(r"http://127\.0\.0\.1:\d+/", first_line(proc))
+    assert match, proc
+    assert proc.stdout is not None
+    # Printed with the first line, so it may already sit in the pipe's read buffer: no select.
+    return proc, match.group(0), proc.stdout.readline()
+
+
+def test_serve_store_keeps_each_session_once_across_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "calls.db"
+    doc = next(generate("busy", seed=4))
+    session_id = doc["payload"]["sessionId"]
+    proc, url, banner = start_serve("--store", str(db))
+    try:
+        assert f"read back: GET {url}vss/sessions/{{sessionId}}" in banner
+        with httpx.Client(timeout=10) as client:
+            assert client.post(url, content=dumps(doc)).status_code == 200
+            assert client.post(url, content=dumps(doc)).json()["duplicate"] is True
+            stored = client.get(f"{url}vss/sessions/{session_id}").json()
+        assert stored == [canonical(doc)]
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert f"stored: 1 session in {db}" in out
+    proc, url, banner = start_serve("--store", str(db), "--quiet")
+    try:
+        assert "(1 already)" in banner
+        again = httpx.get(f"{url}vss/sessions/{session_id}", timeout=10)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert again.json() == [canonical(doc)]
+
+
+def test_serve_with_a_store_that_is_not_sqlite_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "calls.db"
+    bad.write_text("not a database\n" * 200)
+    result = CliRunner().invoke(cli, ["serve", "--port", "0", "--store", str(bad)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: cannot use --store '{bad}'")
+    assert "Traceback" not in result.output + result.stderr
