@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean system-deps screenshots
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,16 @@ lint: $(VENV)/.test
 typecheck: $(VENV)/.test
 	$(VENV)/bin/mypy
 
-unit: $(VENV)/.test
+unit: $(VENV)/.test system-deps
 	$(VENV)/bin/pytest -q
+
+## system-deps: Debian packages the tests need (chromium for the HTML report tests), as root
+system-deps:
+	bash .ci/system-deps
+
+## screenshots: regenerate the README's report screenshots (docs/img/*.png) in headless Chromium
+screenshots: $(VENV)/.test system-deps
+	$(PY) tests/report/screenshots.py docs/img
 
 ## bench: throughput, latency and memory figures (printed, never asserted)
 bench: $(VENV)/.test

@@ -26,6 +26,7 @@ from emitter._redact import display_url
 
 if TYPE_CHECKING:
     from emitter.coverage import Coverage
+    from emitter.deliver import Ack
 
 # A failing probe can send a burst of identical payloads; the page shows this many in full.
 _SHOWN_EXCHANGES = 3
@@ -424,3 +425,47 @@ def write_coverage_html(
 def iter_templates() -> Iterator[str]:
     """The template names shipped in the package (for packaging tests)."""
     yield from _environment().list_templates()
+
+
+class SendLog:
+    """What `send --html` needs from a send: one row per delivery, the payload kept only when
+    it was not acked (a page about thousands of acks needs no bodies), coverage of them all."""
+
+    def __init__(self) -> None:
+        from emitter.coverage import Coverage
+
+        self.deliveries: list[dict[str, Any]] = []
+        self.coverage = Coverage()
+
+    def add(self, *, where: str, session_id: str | None, body: bytes, ack: Ack) -> None:
+        self.coverage.add_body(body)
+        row: dict[str, Any] = {
+            "where": where,
+            "session_id": ack.session_id or session_id,
+            "ack": {
+                "outcome": str(ack.outcome),
+                "ok": ack.ok,
+                "status": ack.status,
+                "elapsed_s": round(ack.elapsed_s, 6),
+                "reason": ack.reason,
+                "body_excerpt": ack.body_excerpt,
+                "attempt": ack.attempt,
+            },
+        }
+        if not ack.ok:
+            try:
+                row["payload"] = json.loads(body)
+            except (ValueError, RecursionError):
+                row["payload"] = body.decode("utf-8", "replace")
+        self.deliveries.append(row)
+
+    def write(self, path: str | os.PathLike[str], *, target: str) -> Path:
+        acked = sum(1 for d in self.deliveries if d["ack"]["ok"])
+        data = {
+            "target": target,
+            "version": __version__,
+            "summary": {"sent": len(self.deliveries), "acked": acked},
+            "deliveries": self.deliveries,
+            "coverage": self.coverage.as_dict(),
+        }
+        return write_send_html(data, path)
