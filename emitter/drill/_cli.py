@@ -11,13 +11,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from click.core import ParameterSource
 
+from emitter._atomic import atomic_write
 from emitter.cli._base import resolve_seed
 from emitter.deliver import DeliveryConfig
 from emitter.drill._faults import (
@@ -29,8 +31,8 @@ from emitter.drill._faults import (
 from emitter.drill._file import Drill, load_drill
 from emitter.drill._run import DrillResult, DrillSettings, DrillState
 from emitter.drill._slo import check_thresholds, parse_slo
-from emitter.drill._stages import parse_stages
-from emitter.errors import EXIT_CONTRACT, EXIT_OK, UsageError
+from emitter.drill._stages import StagePlan, parse_stages
+from emitter.errors import EXIT_CONTRACT, EXIT_OK, InputError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -226,6 +228,9 @@ def drill_options(func: F) -> F:
                     )
             peak = max(max(s.start_rate, s.end_rate) for s in settings.stages)
             kwargs["rate"] = f"{peak:g}/s"
+            # The stages hold a fixed number of sends: that bounds a scenario source too.
+            total = StagePlan(settings.stages).total
+            kwargs["limit"] = min(kwargs.get("limit") or total, total)
         if kwargs.get("rate") is None:
             raise UsageError(
                 "replay needs a rate: give --rate R, --stages or a --drill file that sets "
@@ -236,9 +241,105 @@ def drill_options(func: F) -> F:
             if kwargs.get("seed") is None:
                 kwargs["seed"] = resolve_seed(None)
             state = DrillState(settings, seed=kwargs["seed"])
+            if settings.verify is not None:
+                from emitter.verify import load_verify_file
+
+                # Before anything is sent: a bad verify file is exit 2 with nothing delivered.
+                state.verify_config = load_verify_file(settings.verify)
         return func(*args, drill=state, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _verify(state: DrillState) -> tuple[dict[str, Any], list[dict[str, int]]]:
+    """Reads back every sampled acked session: the counts, overall and per stage."""
+    from emitter.verify import verify_sessions
+
+    assert state.verify_config is not None
+    acked = state.acked_to_verify()
+    stage_of = {item.session_id: stage for stage, item in acked}
+    stages = len(state.plan.stages) if state.plan is not None else 0
+    per_stage: list[Counter[str]] = [Counter() for _ in range(stages)]
+
+    def count(verdict: Any) -> None:
+        k = stage_of.get(verdict.session_id, -1)
+        if 0 <= k < stages:
+            per_stage[k][verdict.state] += 1
+
+    summary = verify_sessions(
+        state.verify_config,
+        [(item.session_id, item.body) for _, item in acked if item.session_id and item.body],
+        on_result=count,
+    )
+    counts = summary.as_dict()
+    counts["verified"] = summary.checked
+    counts["sample"] = state.settings.verify_sample or 1.0
+    counts["skipped"] = state.not_sampled
+    counts["line"] = summary.line()
+    keys = ("stored", "missing", "mismatched", "stored_twice", "could_not_verify")
+    return counts, [{key: c.get(key, 0) for key in keys} for c in per_stage]
+
+
+def finish_drill(
+    ctx: click.Context,
+    report: Any,
+    state: DrillState,
+    *,
+    quiet: bool,
+    report_json: Path | None,
+) -> NoReturn:
+    """After a drill's run: read back, judge, print, write the report and the results log's
+    drill record, and exit with the drill's verdict."""
+    from emitter.replay import format_summary
+
+    verify: dict[str, Any] | None = None
+    by_stage: list[dict[str, int]] | None = None
+    if state.verify_config is not None and report.error is None and not report.interrupted:
+        verify, by_stage = _verify(state)
+    percentiles = state.run.from_schedule.flush()
+    result = state.result(
+        latency_ms=lambda q: percentiles.get_value_at_percentile(q) / 1000.0,
+        max_ms=report.latency_ms.max,
+        sent=report.sent,
+        failed=report.failed,
+        late=report.late,
+        verify=verify,
+        verify_by_stage=by_stage,
+    )
+    code = drill_exit_code(report.exit_code, result)
+    if not quiet:
+        click.echo(format_summary(report))
+        for line in result.summary_lines():
+            click.echo(line)
+    if verify is not None:
+        click.echo(f"  {verify['line']}" if not quiet else verify["line"], err=quiet)
+        for detail in verify.get("details", [])[:10]:
+            click.echo(f"    {detail['sessionId']}: {detail['state']}: {detail['reason']}")
+    for verdict in result.broken:
+        click.echo(f"SLO broken: {verdict.describe()}", err=True)
+    if report_json is not None:
+        atomic_write(
+            report_json,
+            merged_report(report.as_dict(), result, code).encode(),
+            example="--report-json drill-report.json",
+        )
+    if report.results is not None:
+        _append_drill_record(Path(report.results), result)
+    if report.error is not None:
+        raise InputError(report.error)
+    ctx.exit(code)
+
+
+def _append_drill_record(path: Path, result: DrillResult) -> None:
+    """The results log ends with the drill's record: faults and their seed, outages, stages,
+    thresholds and read-back counts (a resume ignores it)."""
+    record = {"type": "drill", **result.as_dict()}
+    record.get("verify", {}).pop("details", None)
+    try:
+        with path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+    except OSError as exc:
+        raise InputError(f"cannot write results `{path}`: {exc.strerror or exc}") from None
 
 
 def drill_exit_code(replay_exit: int, result: DrillResult) -> int:

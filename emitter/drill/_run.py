@@ -9,6 +9,7 @@ and the order of calls.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,13 +101,15 @@ class DrillState:
             if faults.burst
             else None
         )
-        sample = settings.verify_sample if settings.verify_sample is not None else 1.0
-        self._sample_fraction = sample
-        self._sample = fault_rng(seed, "verify-sample") if settings.verify is not None else None
+        self._sample = settings.verify_sample if settings.verify_sample is not None else 1.0
+        self._skipped = 0
         self._to_verify: dict[int, tuple[int, Item]] = {}  # sampled, not yet acked
         self._acked: dict[int, tuple[int, Item]] = {}  # sampled and acked: (stage, item)
         self._duplicate_after: dict[int, float] = {}  # payload index -> delay after its ack
         self._held_first: set[int] = set()  # held before their first send
+        self._idle_since: float | None = None
+        self.run: Any = None  # the engine's run, once attached
+        self.verify_config: Any = None  # emitter.verify.VerifyConfig, with --verify
         self.start = 0.0  # the run's start on the engine's clock, set by started()
         self.wall = 0.0  # Unix time = engine clock + wall
 
@@ -118,8 +121,20 @@ class DrillState:
             return None
         return StagePacer(self.plan, duration_s=duration_s, late_after_s=late_after_s)
 
+    def attach(self, run: Any) -> None:
+        """Plugs the drill into a replay engine's run (emitter.replay._engine.Run): the stage
+        schedule replaces its pacer, and the run calls this state at its seams."""
+        self.run = run
+        pacer = self.pacer(late_after_s=run.pacer.late_after_s)
+        if pacer is not None:
+            run.pacer = pacer
+        run.hooks = self
+
     def items(self, items: Iterable[T], *, rate: float | None = None) -> Iterator[T]:
-        """The source in the order the drill delivers it (reordered within the window)."""
+        """The source as the drill delivers it: as many payloads as the stages hold (a
+        scenario source is endless), reordered within the window."""
+        if self.plan is not None:
+            items = itertools.islice(items, self.plan.total)
         window = self.settings.faults.reorder
         if window is None:
             return iter(items)
@@ -164,9 +179,12 @@ class DrillState:
         delay = self.duplicate_delay()
         if delay is not None:
             self._duplicate_after[item.index] = delay
-        if self._sample is not None and self._sample.random() < self._sample_fraction:
-            stage = self.plan.stage_of(slot) if self.plan is not None else 0
-            self._to_verify[item.index] = (stage, item)
+        if self.settings.verify is not None:
+            if self._sampled(item):
+                stage = self.plan.stage_of(slot) if self.plan is not None else 0
+                self._to_verify[item.index] = (stage, item)
+            else:
+                self._skipped += 1
         if self.gate is not None and self.gate.holding:
             self._held_first.add(item.index)
             self.gate.hold(Followup(0.0, item, 1, scheduled, slot))
@@ -231,9 +249,14 @@ class DrillState:
         """True while the drill holds sessions back (the run must not end yet)."""
         return self.gate is not None and bool(self.gate.held)
 
-    def expired(self, now: float, *, idle_since: float) -> bool:
-        """True when held sessions have waited `drain_s` past the end of the schedule."""
-        return self.holding and now - idle_since >= self.settings.faults.drain_s
+    def expired(self, now: float, *, idle: bool) -> bool:
+        """True when held sessions have waited `drain_s` since the schedule ended (`idle`:
+        nothing new is scheduled) without the receiver coming back."""
+        if not idle or not self.holding:
+            return False
+        if self._idle_since is None:
+            self._idle_since = now
+        return now - self._idle_since >= self.settings.faults.drain_s
 
     def abandon(self) -> list[Followup]:
         """The run ends with sessions still held: the engine counts each as failed."""
@@ -249,6 +272,17 @@ class DrillState:
             return []
         return [_due_at(f, due) for due, f in gate.release(now)]
 
+    def _sampled(self, item: Item) -> bool:
+        if self._sample >= 1.0:
+            return True
+        if item.session_id is None:
+            return False
+        # The verify package's own rule (a stable function of seed and sessionId), so the
+        # sample is the same whichever side draws it.
+        from emitter.verify import sampled
+
+        return sampled(item.session_id, seed=self.seed, sample=self._sample)
+
     def _acked_once(self, item: Item) -> None:
         if item.index in self._to_verify and item.index not in self._acked:
             self._acked[item.index] = self._to_verify.pop(item.index)
@@ -256,6 +290,11 @@ class DrillState:
     def acked_to_verify(self) -> list[tuple[int, Item]]:
         """The sampled payloads that were acked, with the stage each was due in."""
         return [self._acked[index] for index in sorted(self._acked)]
+
+    @property
+    def not_sampled(self) -> int:
+        """Payloads left out of verification by --verify-sample."""
+        return self._skipped
 
     def result(
         self,
@@ -269,6 +308,8 @@ class DrillState:
         verify_by_stage: Sequence[Mapping[str, int]] | None = None,
     ) -> DrillResult:
         """The drill's figures and verdicts, once the run is over."""
+        if self.run is not None:
+            self.started(self.run.started, wall=self.run._wall)
         stages = (
             stage_figures(self.recorder, self.plan, start=self.start)
             if self.plan is not None
@@ -306,6 +347,7 @@ class DrillState:
             verdicts=evaluate(self.settings.slo, actuals),
             start=self.start,
             wall=self.wall,
+            verify=verify,
         )
 
 
@@ -321,6 +363,15 @@ class DrillResult:
     verdicts: tuple[Verdict, ...]
     start: float
     wall: float
+    verify: Mapping[str, Any] | None = None  # the read-back's counts, with --verify
+
+    @property
+    def verify_failed(self) -> bool:
+        """A session lost, stored wrong, stored twice, or not verifiable because a read
+        failed: the drill fails whatever the thresholds say."""
+        v = self.verify or {}
+        keys = ("missing", "mismatched", "stored_twice", "could_not_verify")
+        return any(v.get(key, 0) for key in keys)
 
     @property
     def broken(self) -> tuple[Verdict, ...]:
@@ -328,8 +379,11 @@ class DrillResult:
 
     @property
     def failed(self) -> bool:
-        """True when the drill fails the run: a threshold broken, or a duplicate not acked
-        (8x8 expects a 200 for every redelivery, as for the first delivery)."""
+        """True when the drill fails the run: a threshold broken, a duplicate not acked (8x8
+        expects a 200 for every redelivery, as for the first delivery), or with --verify a
+        session not stored exactly once as meant."""
+        if self.verify_failed:
+            return True
         return bool(self.broken) or self.faults.get("duplicates_not_acked", 0) > 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -337,7 +391,7 @@ class DrillResult:
         faults: dict[str, Any] = dict(self.settings.faults.as_dict())
         faults["seed"] = self.seed
         faults.update(self.faults)
-        return {
+        out: dict[str, Any] = {
             "stages": [s.as_dict() for s in self.stages],
             "faults": faults,
             "outages": [o.as_dict(start=self.start, wall=self.wall) for o in self.outages],
@@ -346,6 +400,9 @@ class DrillResult:
                 "thresholds": [v.as_dict() for v in self.verdicts],
             },
         }
+        if self.verify is not None:
+            out["verify"] = dict(self.verify)
+        return out
 
     def summary_lines(self) -> list[str]:
         """Lines for the end-of-run summary, after replay's own table."""

@@ -281,8 +281,10 @@ def test_held_sessions_are_abandoned_once_the_drain_time_is_over() -> None:
     state.admit(a, scheduled=0, slot=0, now=0)
     state.finished(a, attempt=1, scheduled=0, sent=0, now=0.1, ok=False, late=False, final=True)
     assert not state.admit(b, scheduled=1, slot=1, now=1)
-    assert not state.expired(5.0, idle_since=1.0)
-    assert state.expired(6.0, idle_since=1.0)
+    assert not state.expired(2.0, idle=False)
+    assert not state.expired(3.0, idle=True)  # the schedule ended at 3.0 s
+    assert not state.expired(7.9, idle=True)
+    assert state.expired(8.0, idle=True)
     assert [f.item for f in state.abandon()] == [a, b]
     assert not state.holding
 
