@@ -266,13 +266,18 @@ def test_every_probe_uses_fresh_session_ids_except_where_sameness_is_the_point(
         for exchange in result.exchanges:
             owners.setdefault(exchange.payload()["payload"]["sessionId"], set()).add(result.name)
     shared = {sid: names for sid, names in owners.items() if len(names) > 1}
-    assert shared == {}
+    # 8x8's Number Masking page reuses the Voice Messaging examples' sessionIds; the docs/
+    # probes send every example verbatim, so those two pairs share theirs (helper B, issue 7).
+    assert shared == {
+        "1f048a84-ea6d-11ee-911b-078f7290bf52": {"docs/example-success", "docs/masking-success"},
+        "47f19e66-2163-11ee-8ccd-27b543a164ea": {"docs/example-failure", "docs/masking-failure"},
+    }
     counts: dict[str, int] = {}
     for result in report.results:
         for exchange in result.exchanges:
             sid = exchange.payload()["payload"]["sessionId"]
             counts[sid] = counts.get(sid, 0) + 1
-    repeated = {next(iter(owners[sid])) for sid, n in counts.items() if n > 1}
+    repeated = {next(iter(owners[sid])) for sid, n in counts.items() if n > 1 and sid not in shared}
     assert repeated == {"delivery/duplicate", "delivery/duplicate-concurrent"}
 
 
@@ -388,6 +393,11 @@ def test_probe_selection_by_substring() -> None:
     assert [p.name for p in chosen] == [
         "docs/example-success",
         "docs/example-failure",
+        "docs/ivr-bridged-answered",
+        "docs/ivr-bridged-busy",
+        "docs/ivr-menu-hangup",
+        "docs/masking-success",
+        "docs/masking-failure",
         "delivery/duplicate",
         "delivery/duplicate-concurrent",
     ]

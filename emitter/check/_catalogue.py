@@ -6,7 +6,7 @@ import copy
 import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from emitter.check._judging import _all_acked, _ms, _rejected
 from emitter.check._model import DEFAULT_BURST, QUICK_ACK_S, Probe, _Verdict
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import httpx
 
 
-def _probe_example(which: Literal["success", "failure"]) -> Callable[[_ProbeRun], _Verdict]:
+def _probe_example(which: str) -> Callable[[_ProbeRun], _Verdict]:
     def run(probe: _ProbeRun) -> _Verdict:
         return _all_acked([probe.send(example_bytes(which))])
 
@@ -94,6 +94,63 @@ def _ivr(payload: dict[str, Any], run: _ProbeRun) -> dict[str, Any]:
         first.pop(key, None)
     first["sourceRefId"] = None
     first["destinationRefId"] = "IVR-MAIN-MENU"
+    return payload
+
+
+# --- the product variants (IVR and Number Masking pages): one difference per probe -----------
+
+
+def _without_source_ref(payload: dict[str, Any], run: _ProbeRun) -> dict[str, Any]:
+    # IVR's and Number Masking's INBOUND legs leave sourceRefId out entirely: `leg["sourceRefId"]`
+    # raises. destinationRefId goes too, so a receiver that reads either one is caught here.
+    for leg in _legs(payload):
+        for key in ("sourceRefId", "SourceRefId", "destinationRefId"):
+            leg.pop(key, None)
+    return payload
+
+
+def _with_destination_ref(payload: dict[str, Any], run: _ProbeRun) -> dict[str, Any]:
+    # Number Masking's table: an INBOUND leg's sourceRefId is null and destinationRefId names
+    # the virtual number that was called. Only the new field differs from what Voice
+    # Messaging sends for an INBOUND leg.
+    first = _legs(payload)[0]
+    if first.get("callDirection") == "OUTBOUND":
+        # Turned around: the far party called the virtual number.
+        for a, b in (("source", "destination"), ("sourceCountryCode", "destinationCountryCode")):
+            first[a], first[b] = first.get(b), first.get(a)
+        first["callDirection"] = "INBOUND"
+    reference = first.pop("sourceRefId", None)
+    first.pop("SourceRefId", None)
+    first["sourceRefId"] = None
+    first["destinationRefId"] = reference if isinstance(reference, str) else "PSTN1"
+    return payload
+
+
+def _without_client_request_id(payload: dict[str, Any], run: _ProbeRun) -> dict[str, Any]:
+    # IVR marks clientRequestId optional: two of its three examples have none. Built on an
+    # OUTBOUND session (as IVR's scenario 1, which has one) so nothing else differs.
+    payload["version"] = 5
+    payload["payload"].pop("clientRequestId", None)
+    return payload
+
+
+def _duration_one_second_off(payload: dict[str, Any], run: _ProbeRun) -> dict[str, Any]:
+    # IVR's examples: whole-second stamps of sub-second instants, so callDuration is the
+    # rounded real difference, one second away from disconnected - connected (23 for 24).
+    for leg in _legs(payload):
+        if isinstance(leg.get("callDuration"), int) and "connectedTimestamp" in leg:
+            span = _parse_time(leg["disconnectedTimestamp"]) - _parse_time(
+                leg["connectedTimestamp"]
+            )
+            seconds = int(span.total_seconds())
+            leg["callDuration"] = seconds - 1 if seconds > 0 else seconds + 1
+    return payload
+
+
+def _error_code_string(payload: dict[str, Any], run: _ProbeRun) -> dict[str, Any]:
+    # Number Masking's field table types errorCode as a String; every example sends an integer.
+    details = payload["payload"]["errorDetails"]
+    details["errorCode"] = str(details["errorCode"])
     return payload
 
 
@@ -323,6 +380,44 @@ def catalogue(*, auth: bool = False, burst: int = DEFAULT_BURST) -> list[Probe]:
             "an ERROR session with errorDetails and no connectedTimestamp or callQuality",
             _probe_example("failure"),
         ),
+        Probe(
+            "docs/ivr-bridged-answered",
+            "failure",
+            "the receiver acks IVR's scenario 1 (bridged, answered), byte for byte",
+            "root `version: 5`, a `clientRequestId`, two OUTBOUND legs whose callDuration is one"
+            " second off their timestamps",
+            _probe_example("ivr-bridged-answered"),
+        ),
+        Probe(
+            "docs/ivr-bridged-busy",
+            "failure",
+            "the receiver acks IVR's scenario 2 (bridged, busy), byte for byte",
+            "an INBOUND leg with `destinationRefId` and no `sourceRefId`, no `clientRequestId`",
+            _probe_example("ivr-bridged-busy"),
+        ),
+        Probe(
+            "docs/ivr-menu-hangup",
+            "failure",
+            "the receiver acks IVR's scenario 3 (hang-up in the menu), byte for byte",
+            "one INBOUND leg without `sourceRefId`, `lastAction: HANGUP`",
+            _probe_example("ivr-menu-hangup"),
+        ),
+        Probe(
+            "docs/masking-success",
+            "failure",
+            "the receiver acks Number Masking's success example, byte for byte",
+            "`callB` listed before `callA`, an INBOUND `callA` with `destinationRefId` only; its"
+            " sessionId is the Voice Messaging example's (8x8 reuses it)",
+            _probe_example("masking-success"),
+        ),
+        Probe(
+            "docs/masking-failure",
+            "failure",
+            "the receiver acks Number Masking's failure example, byte for byte",
+            "`lastAction: PLAY_TTS`, an ERROR leg; its sessionId is the Voice Messaging failure"
+            " example's (8x8 reuses it)",
+            _probe_example("masking-failure"),
+        ),
     ]
     for scenario in builtin_scenarios():
         kind = "quirk seen on the real platform" if scenario.quirk else "scenario"
@@ -371,6 +466,42 @@ def catalogue(*, auth: bool = False, burst: int = DEFAULT_BURST) -> list[Probe]:
             " is acked",
             "one endpoint may receive VSS from IVR and Number Masking, not only Voice Messaging",
             _probe_mutation(lambda c: c.multi_leg, _ivr),
+        ),
+        Probe(
+            "variant/no-source-ref-id",
+            "failure",
+            "a leg with no `sourceRefId` key at all (and no `destinationRefId`) is acked",
+            "IVR marks both optional and its INBOUND legs omit sourceRefId; "
+            '`leg["sourceRefId"]` raises on them',
+            _probe_mutation(lambda c: c.completed, _without_source_ref),
+        ),
+        Probe(
+            "variant/destination-ref-id",
+            "failure",
+            "an INBOUND leg with `sourceRefId: null` and a `destinationRefId` is acked",
+            "IVR and Number Masking name the dialled virtual number in destinationRefId",
+            _probe_mutation(lambda c: c.completed, _with_destination_ref),
+        ),
+        Probe(
+            "variant/no-client-request-id",
+            "failure",
+            "an IVR payload (`version: 5`) without `clientRequestId` is acked",
+            "clientRequestId is optional: two of IVR's three examples have none",
+            _probe_mutation(lambda c: c.completed, _without_client_request_id),
+        ),
+        Probe(
+            "variant/duration-one-second-off",
+            "failure",
+            "a callDuration one second off disconnected - connected is acked",
+            "IVR's examples: whole-second stamps of sub-second instants (23 s for 09 -> 33)",
+            _probe_mutation(lambda c: c.completed, _duration_one_second_off),
+        ),
+        Probe(
+            "variant/error-code-string",
+            "warning",
+            'an errorCode sent as a string ("-2004") is acked',
+            "Number Masking's table types errorCode as String, its example as an integer",
+            _probe_mutation(lambda c: c.error, _error_code_string),
         ),
         Probe(
             "compat/unlisted-last-action",
@@ -427,6 +558,7 @@ def catalogue(*, auth: bool = False, burst: int = DEFAULT_BURST) -> list[Probe]:
             "the same payload (same bytes, same sessionId) delivered twice is acked twice",
             "8x8 tells receivers to expect duplicates; answering 409 makes the sender retry",
             _probe_duplicate(concurrent=False),
+            verify="once",
         ),
         Probe(
             "delivery/duplicate-concurrent",
@@ -434,6 +566,7 @@ def catalogue(*, auth: bool = False, burst: int = DEFAULT_BURST) -> list[Probe]:
             "the same payload delivered twice at the same instant is acked twice",
             "a retry can overlap the first attempt; a unique-constraint race must not answer 500",
             _probe_duplicate(concurrent=True),
+            verify="once",
         ),
         Probe(
             "delivery/burst",
@@ -486,6 +619,7 @@ def catalogue(*, auth: bool = False, burst: int = DEFAULT_BURST) -> list[Probe]:
                 "a delivery without the Authorization header is rejected with a 4xx",
                 "8x8 sends the configured httpAuthHeader; accepting without it accepts anyone",
                 _probe_no_auth,
+                verify="absent",
             ),
             Probe(
                 "auth/wrong-authorization",
@@ -493,6 +627,7 @@ def catalogue(*, auth: bool = False, burst: int = DEFAULT_BURST) -> list[Probe]:
                 "a delivery with a wrong Authorization value is rejected with a 4xx",
                 "a receiver that only checks the header is present accepts forged webhooks",
                 _probe_wrong_auth,
+                verify="absent",
             ),
         ]
     return probes

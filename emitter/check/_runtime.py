@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from emitter._seeds import derive_seed
 from emitter.check._model import Exchange, Probe
@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 _EXAMPLES = {
     "success": "docs-example-success.json",
     "failure": "docs-example-failure.json",
+    # IVR's three scenarios and Number Masking's two examples (8x8-docs/), verbatim.
+    "ivr-bridged-answered": "docs-example-ivr-bridged-answered.json",
+    "ivr-bridged-busy": "docs-example-ivr-bridged-busy.json",
+    "ivr-menu-hangup": "docs-example-ivr-menu-hangup.json",
+    "masking-success": "docs-example-masking-success.json",
+    "masking-failure": "docs-example-masking-failure.json",
 }
 
 
@@ -144,8 +150,12 @@ def dumps(payload: Mapping[str, Any]) -> bytes:
     return canonical(payload)
 
 
-def example_bytes(which: Literal["success", "failure"]) -> bytes:
-    """The documentation's example payload, byte for byte as printed on the 8x8 page."""
+def example_bytes(which: str) -> bytes:
+    """A documentation example, byte for byte as printed on its 8x8 page.
+
+    `which`: "success" and "failure" (Voice Messaging), "ivr-bridged-answered",
+    "ivr-bridged-busy", "ivr-menu-hangup" (IVR), "masking-success", "masking-failure".
+    """
     from emitter._resources import schemas_dir
 
     return schemas_dir().joinpath("examples", _EXAMPLES[which]).read_bytes()

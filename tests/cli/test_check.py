@@ -165,7 +165,7 @@ def test_probe_selection_that_matches_nothing_exits_2(reference: ReferenceReceiv
 def test_k_runs_only_the_selected_probes(reference: ReferenceReceiver) -> None:
     result = run("check", reference.url, "-k", "duplicate", "--probe", "docs/", *FAST)
     assert result.exit_code == 0
-    assert "4 passed, 0 failed" in result.output
+    assert "9 passed, 0 failed" in result.output  # 7 docs/ examples, 2 duplicate probes
 
 
 def test_list_shows_the_catalogue_without_a_url() -> None:
