@@ -12,9 +12,11 @@ from emitter.deliver import Ack
 
 if TYPE_CHECKING:
     from emitter.check._runtime import _ProbeRun
+    from emitter.verify import SessionVerdict
 
 Severity = Literal["failure", "warning"]
 Verdict = Literal["passed", "failed", "warning"]
+VerifyMode = Literal["stored", "once", "absent", "none"]
 
 DEFAULT_CONCURRENCY = 8
 DEFAULT_BURST = 20
@@ -47,6 +49,8 @@ class ProbeResult:
     exchanges: tuple[Exchange, ...]
     elapsed_s: float
     proves: str = ""
+    # With --verify: what the read-back found for each of the probe's sessions.
+    verification: tuple[SessionVerdict, ...] = ()
 
     @property
     def group(self) -> str:
@@ -76,6 +80,7 @@ class CheckReport:
     results: tuple[ProbeResult, ...]
     wall_s: float
     started_at: datetime
+    verify: str = ""  # with --verify: the read-back, secrets redacted ("GET http://…/{sessionId}")
 
     @property
     def passed(self) -> int:
@@ -114,6 +119,10 @@ class Probe:
     proves: str  # what a pass proves about the receiver
     why: str  # why a receiver team should care
     run: Callable[[_ProbeRun], _Verdict] = field(repr=False, compare=False)
+    # What --verify expects of the probe's sessions: stored (each acked session stored and
+    # matching its canonical reading), once (and exactly once after settle), absent (the
+    # delivery must not be stored after settle), none (not verified).
+    verify: VerifyMode = "stored"
 
     @property
     def group(self) -> str:

@@ -25,6 +25,9 @@ from emitter.errors import UsageError
 if TYPE_CHECKING:
     import httpx
 
+    from emitter.check._verifying import CheckVerifier
+    from emitter.verify import ReadBack, VerifyConfig
+
 # Outcomes that mean nothing can reach the receiver at all: once the first probe meets one of
 # these, the rest are reported failed with the same reason instead of each waiting to find out.
 _UNREACHABLE = frozenset({Outcome.REFUSED, Outcome.DNS, Outcome.TLS, Outcome.NOT_HTTP})
@@ -57,7 +60,7 @@ def _run_one(probe: Probe, suite: _Suite) -> ProbeResult:
         verdict = _Verdict(
             False, f"the probe itself crashed ({type(exc).__name__}: {exc}); please report this"
         )
-    return ProbeResult(
+    result = ProbeResult(
         name=probe.name,
         severity=probe.severity,
         passed=verdict.passed,
@@ -66,6 +69,9 @@ def _run_one(probe: Probe, suite: _Suite) -> ProbeResult:
         elapsed_s=time.perf_counter() - started,
         proves=probe.proves,
     )
+    if suite.verifier is not None:
+        suite.verifier.start(probe, result)
+    return result
 
 
 def _unreachable(result: ProbeResult) -> str | None:
@@ -110,6 +116,8 @@ def run_check(
     burst: int = DEFAULT_BURST,
     client: httpx.Client | None = None,
     on_start: Callable[[Sequence[Probe]], None] | None = None,
+    verify: VerifyConfig | None = None,
+    read_back: ReadBack | None = None,
 ) -> CheckReport:
     """Run the conformance probes against `url` and return every result.
 
@@ -121,6 +129,10 @@ def run_check(
     never applied: a conformance check judges the first answer. Raises DeliveryConfigError
     for an unusable URL and UsageError for a selection that matches nothing. `on_start`
     hears the selected probes once the URL and selection are known, before anything is sent.
+
+    `verify` (a verify file's config) also reads back what each probe's sessions left in the
+    receiver (through `read_back`, default: opened from `verify`, checked before anything is
+    sent) and folds it into each result (see emitter.check._verifying).
     """
     from emitter.deliver import DEFAULT_MAX_CONNECTIONS, build_client, check_url, request_headers
 
@@ -136,6 +148,7 @@ def run_check(
         chosen = [p for p in chosen if p.name in only]
         if not chosen:
             raise UsageError("no probe selected: expected at least one probe name")
+    verifier, own_read_back = _verifier(verify, read_back, config)
     if on_start is not None:
         on_start(chosen)
     started_at = datetime.now(UTC)
@@ -152,6 +165,7 @@ def run_check(
         burst=burst,
         client=shared,
         choice=_pick_scenarios(),
+        verifier=verifier,
     )
     try:
         first = _run_one(chosen[0], suite)
@@ -175,9 +189,13 @@ def run_check(
                 max_workers=concurrency, thread_name_prefix="vss-probe"
             ) as pool:
                 results += pool.map(lambda p: _run_one(p, suite), rest)
+        if verifier is not None:
+            results = verifier.finish(results)
     finally:
         if own:
             shared.close()
+        if own_read_back is not None:
+            own_read_back.close()
     return CheckReport(
         url=redact_url(target, config),
         seed=seed,
@@ -187,4 +205,26 @@ def run_check(
         results=tuple(results),
         wall_s=time.perf_counter() - started,
         started_at=started_at,
+        verify=verify.describe() if verify is not None else "",
     )
+
+
+def _verifier(
+    verify: VerifyConfig | None, read_back: ReadBack | None, config: DeliveryConfig
+) -> tuple[CheckVerifier | None, ReadBack | None]:
+    """The run's verifier and the read-back it opened itself (to close), checked before sending."""
+    if verify is None:
+        return None, None
+    from emitter.check._verifying import CheckVerifier
+    from emitter.verify import open_read_back, preflight
+
+    own = open_read_back(verify) if read_back is None else None
+    reader = read_back if read_back is not None else own
+    assert reader is not None
+    try:
+        preflight(reader, verify)
+    except BaseException:
+        if own is not None:
+            own.close()
+        raise
+    return CheckVerifier(verify, reader, kept_headers=config.headers), own

@@ -17,6 +17,8 @@ from emitter.deliver import Ack, DeliveryConfig
 if TYPE_CHECKING:
     import httpx
 
+    from emitter.check._verifying import CheckVerifier
+
 _EXAMPLES = {
     "success": "docs-example-success.json",
     "failure": "docs-example-failure.json",
@@ -70,6 +72,7 @@ class _ProbeRun:
         config: DeliveryConfig | None = None,
         client: httpx.Client | None = None,
     ) -> Ack:
+        self._before([body])
         ack = self._deliver(body, config=config, client=client)
         self._record([Exchange(body=body, ack=ack, note=note)])
         return ack
@@ -80,6 +83,7 @@ class _ProbeRun:
         The exchanges are recorded in the order of `bodies`, not the order the answers came
         in, so a report of the same seed lists them the same way every run.
         """
+        self._before(bodies)
         barrier = threading.Barrier(len(bodies))
 
         def one(body: bytes) -> Ack:
@@ -92,6 +96,11 @@ class _ProbeRun:
             [Exchange(body=b, ack=a, note=note) for b, a in zip(bodies, acks, strict=True)]
         )
         return acks
+
+    def _before(self, bodies: Sequence[bytes]) -> None:
+        # With --verify: what the receiver holds for these sessionIds before they are sent.
+        if self.suite.verifier is not None:
+            self.suite.verifier.before_delivery(bodies)
 
     def _deliver(
         self,
@@ -134,7 +143,9 @@ class _Suite:
         burst: int,
         client: httpx.Client,
         choice: _ScenarioChoice,
+        verifier: CheckVerifier | None = None,
     ) -> None:
+        self.verifier = verifier
         self.choice = choice
         self.url = url
         self.config = config

@@ -9,6 +9,7 @@ import click
 
 from emitter.check import DEFAULT_BURST, DEFAULT_CONCURRENCY, Probe
 from emitter.cli._base import cli, delivery_options, resolve_seed, seed_option
+from emitter.cli._verify import load_verify, verify_line, verify_option
 from emitter.deliver import DeliveryConfig, check_url, request_headers
 from emitter.errors import UsageError
 
@@ -69,6 +70,7 @@ def _list_probes(probes: Sequence[Probe]) -> None:
     show_default=True,
     help="Probes run at the same time.",
 )
+@verify_option
 @click.option("--list", "list_only", is_flag=True, help="List the probes and exit (no URL needed).")
 @click.pass_context
 def check(
@@ -82,6 +84,7 @@ def check(
     save_failures: str | None,
     burst: int,
     concurrency: int,
+    verify_file: str | None,
     list_only: bool,
 ) -> None:
     """Run the conformance suite against the receiver at URL.
@@ -95,6 +98,9 @@ def check(
     Example (CI):
       vss-emitter check https://staging.example/webhooks/vss \\
           --auth-header "$TOKEN" --junit-xml vss.xml
+
+    With --verify FILE each acked probe also passes only if its sessions are stored as
+    their canonical reading says (duplicates exactly once, forged deliveries not at all).
     """
     from emitter.check import catalogue, redact_url, run_check, select_probes
     from emitter.report import save_failures as save
@@ -115,6 +121,7 @@ def check(
         )
     check_url(url)  # a bad URL fails before a seed is drawn and printed
     request_headers(delivery)  # so does a header that cannot be sent
+    verify = load_verify(verify_file)  # and a verify file that cannot be used
     run_seed = resolve_seed(seed)
     shown_url = redact_url(url, delivery)
 
@@ -123,6 +130,8 @@ def check(
             f"vss-emitter check: {len(chosen)} probes against {shown_url} "
             f"(seed {run_seed}, timeout {delivery.timeout_s:g} s, concurrency {concurrency})"
         )
+        if verify is not None:
+            click.echo(verify_line(verify))
 
     report = run_check(
         url=url,
@@ -132,6 +141,7 @@ def check(
         concurrency=concurrency,
         burst=burst,
         on_start=header,
+        verify=verify,
     )
     for line in terminal_lines(report, color=_color()):
         click.echo(line)
