@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from emitter._version import __version__
 
 # Public names -> the module that defines them, imported on first use (PEP 562): the pytest
 # plugin imports this package in every pytest run of anyone who installs the kit, so
@@ -19,7 +19,7 @@ _EXPORTS = {
     "DeliveryConfigError": "emitter.errors",
     "Finding": "emitter.contract",
     "InputError": "emitter.errors",
-    "Outcome": "emitter.deliver",
+    "Outcome": "emitter._outcomes",
     "ProbeResult": "emitter.check",
     "ReferenceReceiver": "emitter.receiver",
     "ReplayReport": "emitter.replay",
@@ -30,9 +30,9 @@ _EXPORTS = {
     "VssEmitterError": "emitter.errors",
     "builtin_scenarios": "emitter.scenarios",
     "canonical": "emitter._canonical",
-    "classify_status": "emitter.deliver",
+    "classify_status": "emitter._outcomes",
     "contract_schema": "emitter.contract",
-    "dumps": "emitter.generator",
+    "dumps": "emitter._payload",
     "generate": "emitter.generator",
     "load_scenario": "emitter.scenarios",
     "run_check": "emitter.check",
@@ -73,7 +73,9 @@ if TYPE_CHECKING:
     from emitter._canonical import canonical
     from emitter.check import CheckReport, ProbeResult, run_check
     from emitter.contract import Finding, contract_schema, validate, validate_bytes
-    from emitter.deliver import Ack, DeliveryConfig, Outcome, classify_status
+    from emitter._outcomes import Outcome, classify_status
+    from emitter._payload import dumps
+    from emitter.deliver import Ack, DeliveryConfig
     from emitter.errors import (
         DeliveryConfigError,
         InputError,
@@ -81,7 +83,7 @@ if TYPE_CHECKING:
         UsageError,
         VssEmitterError,
     )
-    from emitter.generator import dumps, generate
+    from emitter.generator import generate
     from emitter.receiver import ReferenceReceiver
     from emitter.replay import ReplayReport, ReplaySettings
     from emitter.scenarios import Scenario, builtin_scenarios, load_scenario

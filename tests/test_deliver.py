@@ -128,7 +128,8 @@ def test_non_http_answer_is_told_from_no_answer() -> None:
     with servers.garbage(b"hello\r\n") as server:
         ack = deliver(BODY, url=server.url, config=FAST)
     assert ack.outcome is Outcome.NOT_HTTP
-    assert "hello" in ack.reason
+    assert ack.reason == "the answer is not HTTP"  # the same text in every stack
+    assert ack.body_excerpt == "hello"  # what came is evidence, kept apart from the reason
     assert ack.status is None
 
 

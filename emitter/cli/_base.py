@@ -12,9 +12,11 @@ from typing import Any, TypeVar
 
 import click
 
-from emitter import __version__
-from emitter.deliver import DeliveryConfig, is_header_name, is_secret_header
-from emitter.errors import EXIT_INTERRUPTED, VssEmitterError
+from emitter._headers import parse_header
+from emitter._tls import check_ca_bundle
+from emitter._version import __version__
+from emitter.deliver import DeliveryConfig
+from emitter.errors import EXIT_INTERRUPTED, DeliveryConfigError, VssEmitterError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,21 +69,10 @@ seed_option = click.option(
 
 
 def _parse_header(raw: str) -> tuple[str, str]:
-    name, sep, value = raw.partition(":")
-    if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
-        # `-H 'Authorization Bearer xyz'` (colon forgotten) must not print the credential.
-        first = raw.split(None, 1)[0] if raw.strip() else ""
-        shown = f"{first} ..." if is_secret_header(first.rstrip(":")) else raw
-        raise click.BadParameter(
-            f"invalid header {shown!r}: expected 'Name: value', e.g. -H 'X-Tenant: acme'"
-        )
-    if not is_header_name(name.strip()):
-        # Only the name is shown: the value may be a credential.
-        raise click.BadParameter(
-            f"invalid header name {name.strip()!r}: expected letters, digits and "
-            "!#$%&'*+-.^_`|~ only (an HTTP token), e.g. -H 'X-Tenant: acme'"
-        )
-    return name.strip(), value.strip()
+    try:
+        return parse_header(raw, option="-H")
+    except DeliveryConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _parse_retries(raw: str | None) -> tuple[float, ...]:
@@ -136,12 +127,15 @@ def delivery_options(func: F) -> F:
     @click.option(
         "--accept-2xx", is_flag=True, help="Count any 2xx as an ack (the contract asks for 200)."
     )
-    @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
+    @click.option(
+        "--insecure", is_flag=True, help="Do not verify TLS certificates (still encrypted)."
+    )
     @click.option(
         "--ca-bundle",
-        type=click.Path(exists=True, dir_okay=False),
         default=None,
-        help="CA bundle to verify the receiver's certificate with.",
+        metavar="PATH",
+        help="Verify the receiver's certificate against the CA certificates in this PEM file "
+        "instead of the system's roots (which SSL_CERT_FILE / SSL_CERT_DIR replace).",
     )
     @functools.wraps(func)
     def wrapper(
@@ -156,6 +150,8 @@ def delivery_options(func: F) -> F:
         **kwargs: Any,
     ) -> Any:
         parsed = tuple(_parse_header(h) for h in headers)
+        if ca_bundle is not None:
+            check_ca_bundle(ca_bundle)  # the same one-line error in every command
         config = DeliveryConfig(
             timeout_s=timeout,
             headers=parsed,

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import click
 
-from emitter._source import FileSource, Item
+from emitter._outcomes import Outcome
 from emitter.cli._base import cli, delivery_options, resolve_seed, seed_option
 from emitter.deliver import (
     Ack,
     DeliveryConfig,
-    build_client,
     check_url,
     config_secrets,
-    deliver,
+    deliver_all,
     display_url,
     redact,
     request_headers,
 )
 from emitter.errors import EXIT_CONTRACT, EXIT_OK, EXIT_USAGE, UsageError
+from emitter.sources import FileSource, Item, ScenarioSource
 
 DEFAULT_SCENARIO = "mixed"
 
@@ -46,8 +46,8 @@ DEFAULT_SCENARIO = "mixed"
     "files",
     multiple=True,
     metavar="PATH",
-    help="Send the payloads of a .json file (one object, or a list) or an .ndjson file (one per "
-    "line) verbatim; '-' reads NDJSON from stdin. Repeatable.",
+    help="Send the payloads of a .json file (one object, or a list) or an .ndjson/.jsonl file "
+    "(one per line) verbatim; any other file, and '-' (stdin), is sniffed. Repeatable.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per ack (for scripts).")
 @delivery_options
@@ -91,15 +91,21 @@ def send(
         )
 
     tally: Counter[str] = Counter()
-    with build_client(delivery) as client:
+    sending: list[Item] = []  # the item whose body deliver_all is delivering
+
+    def bodies() -> Iterator[bytes]:
         for item in items:
             if item.body is None:
                 tally["skipped"] += 1
                 out.skipped(item)
                 continue
-            ack = deliver(item.body, url=target, config=delivery, client=client, on_retry=on_retry)
-            tally["acked" if ack.ok else str(ack.outcome)] += 1
-            out.ack(item, ack)
+            sending.append(item)
+            yield item.body
+
+    for ack in deliver_all(bodies(), url=target, config=delivery, on_retry=on_retry):
+        item = sending.pop()
+        tally["acked" if ack.ok else str(ack.outcome)] += 1
+        out.ack(item, ack)
     out.summary(tally, shown_url)
     if tally.total() == 0:
         raise UsageError("no payloads to send: the input files hold none")
@@ -112,32 +118,14 @@ def _items(
     *, scenarios: Sequence[str], files: Sequence[str], count: int, seed: int | None
 ) -> Iterator[Item]:
     """File payloads first, then generated ones; every input is checked before the first send."""
-    sources: list[Iterator[Item]] = []
+    sources: list[Iterable[Item]] = []
     if files:
-        sources.append(iter(FileSource(files)))
+        sources.append(FileSource(files))
     if scenarios or not files:
-        sources.append(_generated(scenarios or (DEFAULT_SCENARIO,), count=count, seed=seed))
+        names = scenarios or (DEFAULT_SCENARIO,)
+        sources.append(ScenarioSource(names, seed=resolve_seed(seed), count=count))
     for source in sources:
         yield from source
-
-
-def _generated(names: Sequence[str], *, count: int, seed: int | None) -> Iterator[Item]:
-    from emitter.generator import dumps, generate_tagged
-
-    resolved = resolve_seed(seed)
-    # Loaded eagerly: an unknown scenario is an error before the first payload goes out.
-    streams = [(name, generate_tagged(name, seed=resolved, n=count)) for name in names]
-
-    def walk() -> Iterator[Item]:
-        index = 0
-        for name, stream in streams:
-            for scenario, payload in stream:
-                where = name if scenario.name == name else f"{name}:{scenario.name}"
-                sid = payload.get("payload", {}).get("sessionId")
-                yield Item(index, sid if isinstance(sid, str) else None, dumps(payload), where)
-                index += 1
-
-    return walk()
 
 
 class _Output:
@@ -170,6 +158,8 @@ class _Output:
             parts.append(f"attempt {ack.attempt}")
         if not ack.ok:
             parts.append(ack.reason)
+        if ack.outcome is Outcome.NOT_HTTP and ack.body_excerpt:
+            parts.append(f"(first bytes: {ack.body_excerpt})")
         click.echo("  ".join(parts))
 
     def skipped(self, item: Item) -> None:
@@ -202,4 +192,3 @@ class _Output:
     @staticmethod
     def _json(record: dict[str, Any]) -> None:
         click.echo(json.dumps(record, ensure_ascii=False))
-

@@ -2,12 +2,13 @@
 
 Output consumes a finished CheckReport; nothing here sends anything or decides a verdict.
 Module map: `_terminal` (terminal lines), `_json` (`--report-json`), `_junit` (`--junit-xml`),
-`_files` (atomic report files, `--save-failures`).
+`_files` (`--save-failures`); every file is written by emitter._atomic.
 """
 
 from __future__ import annotations
 
-from emitter.report._files import atomic_write, failure_file_stem, save_failures
+from emitter._atomic import atomic_write
+from emitter.report._files import failure_file_stem, save_failures
 from emitter.report._json import report_json, write_json
 from emitter.report._junit import junit_xml, probe_details, write_junit
 from emitter.report._terminal import GLYPHS, probe_line, summary_line, terminal_lines

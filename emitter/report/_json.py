@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from emitter import __version__
+from emitter._atomic import atomic_write
+from emitter._version import __version__
 from emitter.check import CheckReport, Exchange
-from emitter.report._files import atomic_write
 
 
 def _payload_json(exchange: Exchange) -> Any:

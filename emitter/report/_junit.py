@@ -13,9 +13,9 @@ import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from emitter import __version__
+from emitter._atomic import atomic_write
+from emitter._version import __version__
 from emitter.check import CheckReport, Exchange, ProbeResult
-from emitter.report._files import atomic_write
 from emitter.report._terminal import _ms
 
 _SHOWN_PAYLOADS = 3  # a failing burst shows this many payloads in JUnit, not all of them
@@ -114,4 +114,4 @@ def junit_xml(report: CheckReport) -> bytes:
 
 
 def write_junit(report: CheckReport, path: str | os.PathLike[str]) -> Path:
-    return atomic_write(path, junit_xml(report))
+    return atomic_write(path, junit_xml(report), example="--junit-xml build/vss.xml")
