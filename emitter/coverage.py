@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 from emitter import vocabulary
 from emitter._lint import LEG_KEY
@@ -57,6 +57,14 @@ OPTIONAL_FIELDS: Final = (
     ("leg", "sourceRefId"),
     ("leg", "destinationRefId"),
 )
+
+
+class _Body(Protocol):
+    @property
+    def body(self) -> bytes | None: ...
+
+
+_HasBody = TypeVar("_HasBody", bound=_Body)
 
 
 @dataclass(frozen=True)
@@ -348,3 +356,11 @@ def coverage_of_bodies(bodies: Iterable[bytes]) -> Coverage:
     for body in bodies:
         coverage.add_body(body)
     return coverage
+
+
+def observe(items: Iterator[_HasBody], coverage: Coverage) -> Iterator[_HasBody]:
+    """Pass `items` (payload source items) through, counting each body in `coverage`."""
+    for item in items:
+        if item.body is not None:
+            coverage.add_body(item.body)
+        yield item

@@ -287,6 +287,21 @@ def _list_of_maps(value: Any) -> list[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
+def _table(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Rows of dicts as a table: nested dicts flattened one level (`latency_ms.p99`)."""
+    flat: list[dict[str, Any]] = []
+    for row in rows:
+        cells: dict[str, Any] = {}
+        for key, value in row.items():
+            if isinstance(value, Mapping):
+                cells.update({f"{key}.{k}": v for k, v in value.items()})
+            else:
+                cells[key] = value
+        flat.append(cells)
+    columns = list(dict.fromkeys(key for cells in flat for key in cells))
+    return {"columns": columns, "rows": [[c.get(k, "") for k in columns] for c in flat]}
+
+
 def _slo_rows(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     slo = data.get("slo")
     if isinstance(slo, Mapping):
@@ -350,8 +365,8 @@ def render_replay_html(data: Mapping[str, Any]) -> str:
         latency_rows=latency_rows,
         outcomes=data.get("outcomes") if isinstance(data.get("outcomes"), Mapping) else {},
         plots={k: v for k, v in plots.items() if v},
-        stages=stages,
-        outages=outages,
+        stages=_table(stages) if stages else None,
+        outages=_table(outages) if outages else None,
         slo=slo,
         verify=verify if isinstance(verify, Mapping) else None,
         parameters=_parameters(
@@ -469,3 +484,23 @@ class SendLog:
             "coverage": self.coverage.as_dict(),
         }
         return write_send_html(data, path)
+
+
+def write_reports(
+    data: Mapping[str, Any],
+    coverage: Coverage | None,
+    *,
+    report_json: str | os.PathLike[str] | None,
+    html: str | os.PathLike[str] | None,
+) -> Path | None:
+    """A replay's (or drill's) JSON report and HTML page from one dict, with the coverage of
+    what was sent added as `coverage`; returns the HTML path when one was written."""
+    full = dict(data)
+    if coverage is not None:
+        full["coverage"] = coverage.as_dict()
+    if report_json is not None:
+        text = json.dumps(full, indent=2, ensure_ascii=False) + "\n"
+        atomic_write(report_json, text.encode("utf-8"), example="--report-json replay.json")
+    if html is None:
+        return None
+    return write_replay_html(full, html)

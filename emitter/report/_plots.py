@@ -123,30 +123,37 @@ def _number(bucket: Mapping[str, Any], key: str) -> float:
     return float(value)
 
 
-def _span(entry: Mapping[str, Any]) -> tuple[float, float] | None:
-    """(start, end) seconds from the run's start of a stage or an outage, as far as it says."""
-    start = next(
-        (entry[k] for k in ("start_s", "from_s", "t", "start", "at_s") if k in entry), None
-    )
-    if not isinstance(start, int | float):
+def _span(entry: Mapping[str, Any], last: float) -> tuple[float, float] | None:
+    """(start, end) seconds from the run's start of a stage or an outage; an outage that never
+    ended runs to `last`, the end of the plot."""
+    start = next((entry[k] for k in _START_KEYS if isinstance(entry.get(k), int | float)), None)
+    if start is None:
         return None
     end = next((entry[k] for k in ("end_s", "to_s", "end") if k in entry), None)
-    if not isinstance(end, int | float):
-        duration = entry.get("duration_s")
-        end = start + duration if isinstance(duration, int | float) else start
-    return float(start), float(end)
+    if isinstance(end, int | float):
+        return float(start), float(end)
+    duration = entry.get("duration_s")
+    if isinstance(duration, int | float):
+        return float(start), float(start + duration)
+    return float(start), last
+
+
+_START_KEYS = ("start_s", "from_s", "t", "start", "at_s")
 
 
 def _marks(
-    axes: Axes, stages: Sequence[Mapping[str, Any]], outages: Sequence[Mapping[str, Any]]
+    axes: Axes,
+    stages: Sequence[Mapping[str, Any]],
+    outages: Sequence[Mapping[str, Any]],
+    last: float,
 ) -> None:
     """Stage boundaries as dashed lines with their names, outage windows shaded."""
     for index, stage in enumerate(stages):
-        span = _span(stage)
+        span = _span(stage, last)
         if span is None:
             continue
         axes.axvline(span[0], color="#555", linestyle="--", linewidth=0.8)
-        name = stage.get("name") or stage.get("text") or f"stage {index + 1}"
+        name = stage.get("name") or stage.get("stage") or stage.get("text") or f"stage {index + 1}"
         axes.annotate(
             str(name),
             (span[0], 1.0),
@@ -157,7 +164,7 @@ def _marks(
             color="#555",
         )
     for number, outage in enumerate(outages):
-        span = _span(outage)
+        span = _span(outage, last)
         if span is None:
             continue
         axes.axvspan(
@@ -209,7 +216,7 @@ def rate_p99_svg(
         )
     p99_axes.set_ylabel("p99 latency (ms)", color=_COLOURS["p99"])
     p99_axes.set_ylim(bottom=0)
-    _marks(rate_axes, stages, outages)
+    _marks(rate_axes, stages, outages, max(ts) + 1)
     rate_axes.set_title("Achieved rate and p99 over time")
     rate_axes.grid(True, alpha=0.3)
     handles = rate_axes.get_legend_handles_labels()
@@ -224,26 +231,32 @@ def outcomes_svg(
     stages: Sequence[Mapping[str, Any]] = (),
     outages: Sequence[Mapping[str, Any]] = (),
 ) -> str | None:
-    """Acked, failed and late per second, stacked; None with no buckets."""
+    """Acked and failed per second, stacked, and late sends as a line; None with no buckets."""
     if not timeline:
         return None
     ts = [_number(b, "t") for b in timeline]
     figure = _figure(3.0)
     axes = figure.add_subplot()
-    series = [
-        [_number(b, "acked") for b in timeline],
-        [_number(b, "failed") for b in timeline],
-        [_number(b, "late") for b in timeline],
-    ]
+    # Acked and failed are final outcomes and stack; late is a property of a send (a late
+    # request may still be acked), so it is a line over them, not a third layer.
     axes.stackplot(
         ts,
-        *series,
-        labels=["acked", "failed", "late"],
-        colors=[_COLOURS["acked"], _COLOURS["failed"], _COLOURS["late"]],
+        [_number(b, "acked") for b in timeline],
+        [_number(b, "failed") for b in timeline],
+        labels=["acked", "failed"],
+        colors=[_COLOURS["acked"], _COLOURS["failed"]],
         alpha=0.85,
         step="post",
     )
-    _marks(axes, stages, outages)
+    axes.plot(
+        ts,
+        [_number(b, "late") for b in timeline],
+        color=_COLOURS["late"],
+        label="late (sent after its due time)",
+        drawstyle="steps-post",
+        linewidth=1.4,
+    )
+    _marks(axes, stages, outages, max(ts) + 1)
     axes.set_xlabel("seconds from start")
     axes.set_ylabel("per second")
     axes.set_ylim(bottom=0)

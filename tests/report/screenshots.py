@@ -1,4 +1,4 @@
-"""Regenerate the README's report screenshots: `make screenshots` (python tests/report/screenshots.py DIR).
+"""Regenerate the README's report screenshots: `make screenshots` (this script, DIR argument).
 
 Each report comes from a real run on loopback: a check against a receiver that crashes on
 8x8's capitalised `CallA` key, a 15-second replay against the reference receiver, and the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import html
+import json
 import re
 import sys
 from pathlib import Path
@@ -253,3 +254,39 @@ def test_coverage_cli_writes_html(tmp_path: Path) -> None:
 def test_templates_ship_inside_the_package() -> None:
     names = set(_html.iter_templates())
     assert {"check.html.j2", "replay.html.j2", "coverage.html.j2", "send.html.j2"} <= names
+
+
+def test_replay_cli_writes_html_and_json_with_the_coverage_of_what_was_sent(
+    tmp_path: Path,
+) -> None:
+    page, data = tmp_path / "r.html", tmp_path / "r.json"
+    with bug.Receiver(bug.always_200) as receiver:
+        result = run(
+            "replay", receiver.url, "--scenario", "busy", "--rate", "200/s", "-n", "40",
+            "--seed", "5", "--quiet", "--html", str(page), "--report-json", str(data),
+        )  # fmt: skip
+        sent = len(receiver.requests)
+    assert result.exit_code == 0, result.output
+    assert f"HTML report: {page}" in result.output
+    report = json.loads(data.read_text())
+    assert report["coverage"]["payloads"] == sent == 40
+    assert report["coverage"]["dimensions"]["statuses"]["counts"]["BUSY"] == 40
+    text = page.read_text()
+    assert 'id="plot-percentiles"' in text
+    assert 'id="coverage"' in text
+
+
+def test_replay_html_without_matplotlib_exits_2_naming_the_extra_before_sending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with bug.Receiver(bug.always_200) as receiver:
+        result = run(
+            "replay", receiver.url, "--rate", "50/s", "-n", "5",
+            "--html", str(tmp_path / "r.html"),
+        )  # fmt: skip
+        assert receiver.requests == []
+    assert result.exit_code == 2
+    assert "vss-emitter[report]" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r.html").exists()
