@@ -70,6 +70,15 @@ def _list_probes(probes: Sequence[Probe]) -> None:
     show_default=True,
     help="Probes run at the same time.",
 )
+@click.option(
+    "--html",
+    "html",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="PATH",
+    help="Write a self-contained HTML report: every probe, what a failing one sent (quirk or "
+    "mutation highlighted) and got back, the contract coverage of what was sent.",
+)
 @verify_option
 @click.option("--list", "list_only", is_flag=True, help="List the probes and exit (no URL needed).")
 @click.pass_context
@@ -84,6 +93,7 @@ def check(
     save_failures: str | None,
     burst: int,
     concurrency: int,
+    html: str | None,
     verify_file: str | None,
     list_only: bool,
 ) -> None:
@@ -103,8 +113,10 @@ def check(
     their canonical reading says (duplicates exactly once, forged deliveries not at all).
     """
     from emitter.check import catalogue, redact_url, run_check, select_probes
+    from emitter.report import report_json as report_dict
     from emitter.report import save_failures as save
     from emitter.report import terminal_lines, write_json, write_junit
+    from emitter.report._html import check_html_path, write_check_html
 
     if list_only:
         _list_probes(select_probes(catalogue(auth=True, burst=burst), probes))
@@ -121,6 +133,8 @@ def check(
         )
     check_url(url)  # a bad URL fails before a seed is drawn and printed
     request_headers(delivery)  # so does a header that cannot be sent
+    if html:
+        check_html_path(html)  # and an HTML path that can never be written
     verify = load_verify(verify_file)  # and a verify file that cannot be used
     run_seed = resolve_seed(seed)
     shown_url = redact_url(url, delivery)
@@ -149,6 +163,8 @@ def check(
         click.echo(f"JUnit XML: {write_junit(report, junit_xml)}")
     if report_json:
         click.echo(f"JSON report: {write_json(report, report_json)}")
+    if html:
+        click.echo(f"HTML report: {write_check_html(report_dict(report), html)}")
     if save_failures:
         saved = save(report, save_failures)
         click.echo(f"saved {len(saved)} failing payload(s) to {save_failures}")
@@ -159,15 +175,27 @@ def check(
 
 @cli.command()
 @seed_option
+@click.option(
+    "--html",
+    "html",
+    type=click.Path(dir_okay=False),
+    default="vss-demo.html",
+    show_default=True,
+    metavar="PATH",
+    help="Where to write the run's HTML report.",
+)
 @click.pass_context
-def demo(ctx: click.Context, seed: int | None) -> None:
+def demo(ctx: click.Context, seed: int | None, html: str) -> None:
     """Start the reference receiver on loopback and run the whole check against it.
 
     What a new user runs first: no receiver of your own needed, nothing leaves the machine.
+    Writes the HTML report to vss-demo.html (open it in a browser) and says where it is.
     """
     from emitter.check import run_demo
-    from emitter.report import terminal_lines
+    from emitter.report import report_json, terminal_lines
+    from emitter.report._html import check_html_path, write_check_html
 
+    check_html_path(html)
     run_seed = resolve_seed(seed)
 
     def header(url: str, chosen: Sequence[Probe]) -> None:
@@ -180,6 +208,8 @@ def demo(ctx: click.Context, seed: int | None) -> None:
     for line in terminal_lines(result.report, color=_color()):
         click.echo(line)
     click.echo(f"The reference receiver saw {result.receiver_summary}.")
+    written = write_check_html(report_json(result.report), html, title="vss-emitter demo")
+    click.echo(f"HTML report: {written.resolve()} (open it in a browser)")
     click.echo("")
     click.echo("Next steps:")
     click.echo("  vss-emitter check https://your-receiver.example/vss --junit-xml vss.xml")

@@ -50,6 +50,14 @@ DEFAULT_SCENARIO = "mixed"
     "(one per line) verbatim; any other file, and '-' (stdin), is sniffed. Repeatable.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per ack (for scripts).")
+@click.option(
+    "--html",
+    "html",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="PATH",
+    help="Write a self-contained HTML report: each delivery, the payloads not acked, coverage.",
+)
 @delivery_options
 @click.pass_context
 def send(
@@ -60,6 +68,7 @@ def send(
     seed: int | None,
     files: tuple[str, ...],
     as_json: bool,
+    html: str | None,
     delivery: DeliveryConfig,
 ) -> None:
     """POST VSS payloads to URL and check each acknowledgement.
@@ -79,6 +88,12 @@ def send(
     """
     target = check_url(url)
     request_headers(delivery)  # a bad header fails before anything is generated or sent
+    log = None
+    if html:
+        from emitter.report._html import SendLog, check_html_path
+
+        check_html_path(html)
+        log = SendLog()
     items = _items(scenarios=scenarios, files=files, count=count, seed=seed)
     secrets = config_secrets(delivery, url=target)
     shown_url = redact(display_url(target), secrets)
@@ -106,7 +121,11 @@ def send(
         item = sending.pop()
         tally["acked" if ack.ok else str(ack.outcome)] += 1
         out.ack(item, ack)
+        if log is not None:
+            log.add(where=item.where, session_id=item.session_id, body=item.body or b"", ack=ack)
     out.summary(tally, shown_url)
+    if log is not None:
+        click.echo(f"HTML report: {log.write(html or '', target=shown_url)}", err=as_json)
     if tally.total() == 0:
         raise UsageError("no payloads to send: the input files hold none")
     if tally["skipped"]:

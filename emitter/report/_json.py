@@ -10,6 +10,7 @@ from typing import Any
 from emitter._atomic import atomic_write
 from emitter._version import __version__
 from emitter.check import CheckReport, Exchange
+from emitter.coverage import coverage_of_bodies
 
 
 def _payload_json(exchange: Exchange) -> Any:
@@ -71,6 +72,10 @@ def report_json(report: CheckReport) -> dict[str, Any]:
             }
             for r in report.results
         ],
+        # Which parts of the contract the payloads sent exercised (emitter.coverage).
+        "coverage": coverage_of_bodies(
+            x.body for r in report.results for x in r.exchanges
+        ).as_dict(),
     }
 
 

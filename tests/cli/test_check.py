@@ -175,7 +175,10 @@ def test_list_shows_the_catalogue_without_a_url() -> None:
     assert names == [p.name for p in catalogue(auth=True)]
 
 
-def test_demo_runs_the_whole_check_against_the_reference_receiver() -> None:
+def test_demo_runs_the_whole_check_against_the_reference_receiver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # demo writes vss-demo.html into the working folder
     result = run("demo", "--seed", "3")
     assert result.exit_code == 0, result.output
     out = result.output
@@ -186,6 +189,8 @@ def test_demo_runs_the_whole_check_against_the_reference_receiver() -> None:
     assert "Next steps:" in out
     assert "vss-emitter check " in out
     assert "pytest --vss-target" in out
+    assert f"HTML report: {tmp_path / 'vss-demo.html'}" in out
+    assert "PASSED" in (tmp_path / "vss-demo.html").read_text()
 
 
 CREDENTIAL = "s3cr3tTOKEN"
