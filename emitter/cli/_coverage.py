@@ -53,7 +53,7 @@ def coverage_command(
     Exit codes: 0 covered (or nothing required); 1 a required dimension has gaps (each is
     named); 2 an input that cannot be read, a line that is not a JSON object, or no payload.
     """
-    from emitter._source import FileSource
+    from emitter.sources import FileSource
     from emitter.coverage import Coverage, parse_requirements, summary_lines
 
     required = parse_requirements(require) if require is not None else ()
