@@ -639,3 +639,43 @@ def test_report_has_a_timeline_and_a_percentile_distribution(tmp_path: Path) -> 
         assert len(points) >= 10
         values = [ms for _, ms in points]
         assert values == sorted(values)
+
+
+# --------------------------------------------------------------------------- --workers
+
+
+def test_two_workers_deliver_every_payload_once_and_report_like_one(
+    tmp_path: Path, fresh: ReferenceReceiver
+) -> None:
+    path = tmp_path / "in.ndjson"
+    ids = write_fixture(path, 90)
+    one = run(fresh.url, [path], rate=400.0, results=tmp_path / "one.ndjson")
+    assert sorted(d.session_id or "" for d in fresh.deliveries) == sorted(ids)
+    fresh.clear()
+    results = tmp_path / "two.ndjson"
+    two = run(fresh.url, [path], rate=400.0, results=results, workers=2)
+    delivered = [d.session_id or "" for d in fresh.deliveries]
+    assert sorted(delivered) == sorted(ids)  # each exactly once
+    assert not any(d.duplicate for d in fresh.deliveries)
+    for key in ("sent", "acked", "failed", "skipped", "retried", "exit_code"):
+        assert getattr(two, key) == getattr(one, key), key
+    assert two.outcomes == one.outcomes
+    assert two.workers == 2
+    data = two.as_dict()
+    assert sum(row["sent"] for row in data["timeline"]) == 90
+    # The merged log: one header, then every payload's record, whole lines only.
+    header, *rest = records(results)
+    assert header["workers"] == 2
+    assert sorted(r["index"] for r in rest) == list(range(90))
+    assert sorted(r["session_id"] for r in rest) == sorted(ids)
+
+
+def test_resume_works_across_workers(tmp_path: Path, fresh: ReferenceReceiver) -> None:
+    path = tmp_path / "in.ndjson"
+    ids = write_fixture(path, 50)
+    results = tmp_path / "results.ndjson"
+    first = run(fresh.url, [path], results=results, limit=21, workers=2)
+    assert first.acked == 21
+    second = run(fresh.url, [path], results=results, resume=True, workers=2)
+    assert (second.skipped, second.sent, second.acked) == (21, 29, 29)
+    assert sorted(d.session_id or "" for d in fresh.deliveries) == sorted(ids)

@@ -29,6 +29,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
+from typing import TYPE_CHECKING
 
 from emitter._pacing import Pacer, Slot
 from emitter._source import Item
@@ -38,6 +39,12 @@ from emitter.replay._conn import Conn, Target, connect_failure
 from emitter.replay._results import ResultsWriter
 from emitter.replay._stats import Latencies, Timeline
 from emitter.replay._types import BAD_INPUT, INTERRUPTED, Progress, ReplaySettings
+
+if TYPE_CHECKING:
+    from emitter.drill import DrillState
+    from emitter.drill._run import Followup
+
+HELD = "held"  # a drill held it back for a burst and the receiver never came back
 
 _TICK_S = 0.1  # flush the log, progress, saturation sample
 _PROGRESS_EVERY_S = 0.25
@@ -111,6 +118,7 @@ class Run:
         self.on_progress = on_progress
         self.notice = notice
         self.observe: Observer | None = None
+        self.hooks: DrillState | None = None  # a drill's seams (emitter.drill), when set
         self.pacer = Pacer(
             rate=settings.rate,
             ramp_s=settings.ramp_s,
@@ -155,6 +163,11 @@ class Run:
     @property
     def in_flight(self) -> int:
         return len(self._busy)
+
+    @property
+    def late(self) -> int:
+        """First attempts that left after their due time (plus the tolerance)."""
+        return self.pacer.late
 
     # ---- lifecycle
 
@@ -213,11 +226,17 @@ class Run:
         # A first attempt still waiting for a connection was never sent: it is left for a
         # resume. A retry waiting for its time ends with the outcome of its last attempt.
         waiting = [job for job in self._ready if job.attempt > 1]
-        waiting += [job for _, _, job in self._retries]
+        waiting += [job for _, _, job in self._retries if job.attempt > 1]
+        # A drill's duplicates still to come (attempt 0) are dropped; sessions it held back
+        # and never sent end as held.
+        held = sum(1 for _, _, job in self._retries if job.attempt == 1)
+        held += len(self.hooks.abandon()) if self.hooks is not None else 0
         self._ready.clear()
         self._retries.clear()
         for job in waiting:
             self._final(job.last)
+        for _ in range(held):
+            self._final(HELD)
         self._maybe_finish()
 
     def _kill(self, conn: Conn, outcome: Outcome | None, reason: str = "") -> None:
@@ -240,6 +259,8 @@ class Run:
             return
         if not (self.stopping or self._source_done):
             return
+        if self.hooks is not None and self.hooks.holding:
+            return  # a drill holds sessions back until the receiver recovers (or drain_s)
         self._finished.set_result(None)
 
     def _tick(self, last_progress: float) -> None:
@@ -251,6 +272,8 @@ class Run:
         self.from_send.flush()
         self._sample_lag(now)
         self._sweep(now)
+        if self.hooks is not None:
+            self._drill_tick(now)
         if now >= self._end and not self.stopping:
             self._stop()
         if now >= self._hard_end:
@@ -261,6 +284,24 @@ class Run:
         sweep = min(_TICK_S, max(0.005, self.config.timeout_s / 10))
         self._tick_timer = self._loop.call_later(sweep, self._tick, last_progress)
         self._pump()
+
+    def _drill_tick(self, now: float) -> None:
+        """A drill's probe of a receiver that failed, or its burst after the recovery; held
+        sessions that waited too long once the schedule ended are given up."""
+        assert self.hooks is not None
+        for followup in self.hooks.poll(now):
+            self._push(followup, now)
+        if self.hooks.expired(now, idle=self.stopping or self._source_done):
+            for _ in self.hooks.abandon():
+                self._final(HELD)
+            self._maybe_finish()
+
+    def _push(self, f: Followup, now: float) -> None:
+        """Queues a send a drill asked for (a duplicate, a probe, a released session)."""
+        slot = Slot(f.slot, f.scheduled) if f.slot is not None else None
+        job = Job(f.item, f.scheduled, f.attempt, slot)
+        heapq.heappush(self._retries, (f.due, next(self._seq), job))
+        self._arm(now)
 
     def _sweep(self, now: float) -> None:
         """Ends every attempt past its total deadline (connect, send and answer together)."""
@@ -353,6 +394,10 @@ class Run:
             return None
         index = self.phase + self._claimed * self.stride
         self._claimed += 1
+        if self.hooks is not None and not self.hooks.admit(
+            item, scheduled=scheduled, slot=index, now=now
+        ):
+            return None  # a drill holds it back while the receiver fails; sent in the burst
         return Job(item, scheduled, 1, Slot(index, scheduled))
 
     def _unsent(self) -> int:
@@ -477,7 +522,7 @@ class Run:
             self.last_send = now
             self.timeline.sent(int(now - self.started), late=late)
             job.late = late
-        else:
+        elif job.attempt > 1:  # attempt 0: a drill's duplicate, not a retry
             self.retried += 1
         conn.deadline = now + self.config.timeout_s
 
@@ -528,14 +573,31 @@ class Run:
         if self.observe is not None:
             self.observe(job.item, job.attempt, outcome.value, status, reason)
         retries = self.config.retries
-        if acked:
+        retry = not acked and job.attempt <= len(retries) and not self.stopping
+        held = False
+        if self.hooks is not None:
+            followups, held = self.hooks.finished(
+                job.item,
+                attempt=job.attempt,
+                scheduled=job.scheduled,
+                sent=job.sent,
+                now=now,
+                ok=acked,
+                late=late,
+                final=not retry,
+            )
+            for followup in followups:
+                self._push(followup, now)
+        if job.attempt == 0:
+            pass  # a drill's duplicate: the payload's own outcome is already counted
+        elif acked:
             self.acked += 1
             self.outcomes[Outcome.ACKED.value] += 1
-        elif job.attempt <= len(retries) and not self.stopping:
-            retry = Job(job.item, now + retries[job.attempt - 1], job.attempt + 1, None)
-            retry.last = outcome.value
-            heapq.heappush(self._retries, (retry.scheduled, next(self._seq), retry))
-        else:
+        elif retry:
+            retry_job = Job(job.item, now + retries[job.attempt - 1], job.attempt + 1, None)
+            retry_job.last = outcome.value
+            heapq.heappush(self._retries, (retry_job.scheduled, next(self._seq), retry_job))
+        elif not held:  # a held session goes out again in the drill's burst
             self._final(outcome.value)
         if conn.open:
             next_job = self._ready.popleft() if self._ready else self._claim(now)
@@ -590,6 +652,7 @@ class Run:
             f'"service_ms":{(done - sent) * 1000.0:.3f},"outcome":"{outcome}",'
             f'"status":{"null" if status is None else status},"attempt":{job.attempt},'
             f'"late":{"true" if late else "false"}'
+            + (',"fault":"duplicate"' if job.attempt == 0 else "")
             + (f',"reason":{encode_basestring_ascii(reason)}}}\n' if reason else "}\n")
         )
 

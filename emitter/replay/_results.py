@@ -10,8 +10,9 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from hashlib import blake2b
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from emitter._source import Item
 from emitter.deliver import Outcome
@@ -20,6 +21,7 @@ from emitter.errors import InputError, UsageError
 _DENSE_SLACK = 1 << 16  # how far past the dense array an acked index may grow it
 _NO_INDEX = float("inf")
 _MAX_RESULTS_LINE = 1 << 20  # a results record is ~300 bytes; a longer line is not one
+_FLUSH_AT = 1 << 16  # characters buffered before a write
 
 
 class Acked:
@@ -40,7 +42,10 @@ class Acked:
 
     @staticmethod
     def _key(session_id: str | None) -> int:
-        return (hash(session_id) & 0x3FFF_FFFF_FFFF_FFFF) or 1
+        # A stable hash, not hash(): str hashes differ between processes (--workers).
+        raw = b"\x00" if session_id is None else session_id.encode("utf-8", "surrogatepass")
+        digest = int.from_bytes(blake2b(raw, digest_size=8).digest(), "big")
+        return (digest & 0x3FFF_FFFF_FFFF_FFFF) or 1
 
     def add(self, index: int, session_id: str | None) -> None:
         hashes = self._hashes
@@ -146,19 +151,12 @@ def _results_record(raw: bytes) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-class _Discard:
-    """Where records go once the results file failed: the run is stopping anyway."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-
 class ResultsWriter:
-    """Appends one NDJSON record per attempt; flushed every 100 ms and at exit.
+    """Appends one NDJSON record per attempt; flushed every 100 ms, past 64 KB and at exit.
 
+    Records are kept as text and written with one os.write() of whole lines on an O_APPEND
+    descriptor, so several `--workers` processes can append to one log without a line of one
+    landing inside a line of another (Linux serialises appends to a regular file).
     A write that fails (a full disk, a file size limit) never raises into the senders: the
     writer keeps the first error, discards what follows, and calls `on_error` once, so the run
     can stop scheduling and still print its summary.
@@ -168,10 +166,11 @@ class ResultsWriter:
         self.path = path
         self.error: str | None = None
         self.on_error: Callable[[], None] | None = None
+        self._parts: list[str] = []
+        self._size = 0
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | (0 if append else os.O_EXCL)
         try:
-            self._file: IO[str] = path.open(
-                "a" if append else "x", encoding="utf-8", buffering=1 << 16
-            )
+            self._fd: int | None = os.open(path, flags, 0o666)
         except FileExistsError:
             raise UsageError(
                 f"results file `{path}` already exists: pass --resume to continue that run, "
@@ -179,7 +178,6 @@ class ResultsWriter:
             ) from None
         except OSError as exc:
             raise InputError(f"cannot write results `{path}`: {exc.strerror}") from None
-        self._out: IO[str] | _Discard = self._file
         if append and path.stat().st_size > 0:
             with path.open("rb") as check:
                 check.seek(-1, os.SEEK_END)
@@ -187,30 +185,38 @@ class ResultsWriter:
                     self.write("\n")  # a crash left half a line: do not glue onto it
 
     def write(self, text: str) -> None:
-        try:
-            self._out.write(text)
-        except OSError as exc:
-            self._failed(exc)
+        if self.error is not None:
+            return
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size >= _FLUSH_AT:
+            self.flush()
 
     def flush(self) -> None:
+        if not self._parts or self._fd is None:
+            return
+        data = memoryview("".join(self._parts).encode("utf-8"))
+        self._parts.clear()
+        self._size = 0
         try:
-            self._out.flush()
-        except ValueError:
-            pass  # already closed
+            while data:
+                data = data[os.write(self._fd, data) :]
         except OSError as exc:
             self._failed(exc)
 
     def close(self) -> None:
         self.flush()
         self.on_error = None
-        with contextlib.suppress(OSError, ValueError):
-            self._file.close()  # after a failure its buffer still holds what could not go out
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
     def _failed(self, exc: OSError) -> None:
         if self.error is not None:
             return
         self.error = f"cannot write results file `{self.path}` ({exc.strerror or exc})"
-        self._out = _Discard()
+        self._parts.clear()
         if self.on_error is not None:
             self.on_error()
 

@@ -14,6 +14,7 @@ from typing import Any
 from emitter import __version__
 from emitter._source import FileSource, Item, ScenarioSource
 from emitter._timing import check_instant
+from emitter.coverage import Coverage, observe
 from emitter.deliver import (
     DeliveryConfig,
     check_url,
@@ -22,6 +23,7 @@ from emitter.deliver import (
     redact,
     request_headers,
 )
+from emitter.drill import DrillState
 from emitter.errors import InputError, UsageError
 from emitter.replay._engine import Run, loop_factory, quiet_gc, tls_context
 from emitter.replay._results import (
@@ -41,6 +43,7 @@ from emitter.replay._types import (
     ReplayReport,
     ReplaySettings,
 )
+from emitter.replay._workers import Tally, WorkerSpec, run_workers, start_wall
 from emitter.report._replay import rate_text
 
 
@@ -56,6 +59,8 @@ def replay(
     draw_seed: Callable[[int | None], int] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_notice: Callable[[str], None] | None = None,
+    drill: DrillState | None = None,
+    coverage: Coverage | None = None,
 ) -> ReplayReport:
     """Replays fixture files, or payloads generated from scenarios, against `url`.
 
@@ -63,7 +68,9 @@ def replay(
     endless, so it needs settings.limit or settings.duration_s. With --resume, the seed and
     start time default to the ones stored in the results file. `draw_seed` picks a seed when
     none is given or stored (the CLI's prints it). Raises the kit's errors for anything that
-    stops the run from starting; network faults are outcomes in the report.
+    stops the run from starting; network faults are outcomes in the report. `drill` (see
+    emitter.drill) shapes the run: stages, faults, and the figures its verdict needs. A
+    `coverage` given is filled with every payload the run draws from its source.
     """
     notice = on_notice or (lambda _text: None)
     target = check_url(url)
@@ -76,6 +83,28 @@ def replay(
     plan = _open_source(settings, previous, files, scenarios, seed, start_at, draw_seed)
     shown = redact(display_url(target), config_secrets(config, url=target))
     writer = _open_results(settings, config, plan, previous, shown)
+    if settings.workers > 1:
+        if drill is not None:
+            raise UsageError("--workers does not combine with a drill; drop one of them")
+        if writer is not None:
+            writer.close()  # the header is written; the workers append their records
+        spec = WorkerSpec(
+            url=target,
+            settings=settings,
+            config=config,
+            headers=headers,
+            files=tuple(str(path) for path in files),
+            scenarios=tuple(scenarios),
+            seed=plan.seed,
+            start_at=plan.start_at,
+            acked=previous.acked,
+            workers=settings.workers,
+            start_wall=start_wall(),
+        )
+        tally, error, fatal = run_workers(spec, on_progress=on_progress, notice=notice)
+        if fatal is not None:
+            raise fatal
+        return _report(tally, settings, plan, shown, error, skipped=tally.skipped)
     run = Run(
         url=target,
         items=plan.items,
@@ -87,8 +116,14 @@ def replay(
         on_progress=on_progress,
         notice=notice,
     )
+    if coverage is not None:  # opt-in: reading every body costs ~40 us of the sender's time
+        run.items = observe(run.items, coverage)
+    if drill is not None:
+        run.items = drill.items(run.items, rate=settings.rate)
+        drill.attach(run)
     _execute(run, writer)
-    return _report(run, settings, plan, shown, writer)
+    error = writer.error if writer is not None else None
+    return _report(run, settings, plan, shown, error, skipped=plan.skipped[0])
 
 
 @dataclass
@@ -98,6 +133,7 @@ class _Plan:
     items: Iterator[Item]
     described: dict[str, Any]
     seed: int | None  # the scenario seed; None for files
+    start_at: datetime | None  # the scenario start time, as given or stored
     skipped: list[int]  # a one-element counter the filter bumps for each payload resume skips
 
 
@@ -181,6 +217,7 @@ def _open_source(
         items=items,
         described=described,
         seed=seed if isinstance(source, ScenarioSource) else None,
+        start_at=start_at,
         skipped=skipped,
     )
 
@@ -210,6 +247,7 @@ def _open_results(
         "limit": settings.limit,
         "ramp_s": settings.ramp_s,
         "retries": list(config.retries),
+        "workers": settings.workers,
     }
     writer.write(json.dumps(header) + "\n")
     writer.flush()
@@ -235,16 +273,18 @@ def _execute(run: Run, writer: ResultsWriter | None) -> None:
 
 
 def _report(
-    run: Run,
+    run: Run | Tally,
     settings: ReplaySettings,
     plan: _Plan,
     shown: str,
-    writer: ResultsWriter | None,
+    writer_error: str | None,
+    *,
+    skipped: int,
 ) -> ReplayReport:
     error = None
-    if writer is not None and writer.error is not None:
+    if writer_error is not None:
         error = (
-            f"{writer.error}; the run stopped early and the log misses some deliveries: "
+            f"{writer_error}; the run stopped early and the log misses some deliveries: "
             "free space, then rerun with --resume (payloads acked but not logged are sent "
             "again)"
         )
@@ -256,7 +296,7 @@ def _report(
             "behind_from_s": None if lag.behind_from_s is None else round(lag.behind_from_s, 2),
             "max_lag_ms": round(lag.max_lag_s * 1000.0, 1),
             "final_lag_ms": round(lag.final_lag_s * 1000.0, 1),
-            "late": run.pacer.late,
+            "late": run.late,
             "unsent": lag.unsent,
             "receiver_bound_s": round(lag.receiver_bound_ticks * 0.1, 1),
         }
@@ -270,8 +310,8 @@ def _report(
         sent=run.sent,
         acked=run.acked,
         failed=run.failed,
-        late=run.pacer.late,
-        skipped=plan.skipped[0],
+        late=run.late,
+        skipped=skipped,
         retried=run.retried,
         duration_s=max(0.0, run.ended - run.started),
         achieved_rate=achieved,
@@ -289,4 +329,5 @@ def _report(
             "from_schedule": distribution(run.from_schedule.flush()),
             "from_send": distribution(run.from_send.flush()),
         },
+        workers=settings.workers,
     )

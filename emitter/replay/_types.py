@@ -37,6 +37,7 @@ class ReplaySettings:
     resume: bool = False  # skip what `results` says was acked, append to it
     grace_s: float = DEFAULT_GRACE_S  # after Ctrl-C, how long in-flight requests may finish
     late_after_s: float = DEFAULT_LATE_AFTER_S
+    workers: int = 1  # sender processes sharing the schedule (--workers)
 
 
 @dataclass(frozen=True)

@@ -287,10 +287,10 @@ def test_summary_is_printed_even_when_the_report_cannot_be_written(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def fail(report: object, path: object) -> None:
-        raise InputError(f"cannot write report `{path}`: No space left on device")
+    def fail(report: object, coverage: object, *, report_json: object, html: object) -> None:
+        raise InputError(f"cannot write report `{report_json}`: No space left on device")
 
-    monkeypatch.setattr(_replay_cli, "write_report_json", fail)
+    monkeypatch.setattr(_replay_cli, "write_reports", fail)
     report = tmp_path / "report.json"
     result = invoke(receiver.url, str(fixture_file), "--rate", "max", "--report-json", str(report))
     assert result.exit_code == 2
