@@ -24,6 +24,7 @@ from emitter.replay import (
     replay,
     write_report_json,
 )
+from emitter.replay._workers import workers_count
 
 
 def _start_at(raw: str | None) -> datetime | None:
@@ -108,6 +109,14 @@ def _start_at(raw: str | None) -> datetime | None:
     metavar="TIME",
     help="Scenario sources: first session's start time (ISO 8601), for fresh timestamps.",
 )
+@click.option(
+    "--workers",
+    default="1",
+    show_default=True,
+    metavar="N",
+    help="Sender processes sharing the schedule (worker k sends slots k, k+N, ...) and one "
+    "report; `auto` = one per core but one. For rates one core cannot keep.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress line and no summary table.")
 @seed_option
 @delivery_options
@@ -127,6 +136,7 @@ def replay_command(
     report_json: Path | None,
     start_at: str | None,
     quiet: bool,
+    workers: str,
     seed: int | None,
     delivery: DeliveryConfig,
 ) -> None:
@@ -153,6 +163,7 @@ def replay_command(
         ramp_s=parse_duration(ramp) if ramp is not None else 0.0,
         results=results,
         resume=resume,
+        workers=workers_count(workers),
     )
     if report_json is not None:
         check_report_path(report_json)  # before the run: a typo must not lose its figures
