@@ -19,8 +19,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 from click.core import ParameterSource
 
-from emitter._atomic import atomic_write
 from emitter.cli._base import resolve_seed
+from emitter.coverage import Coverage
 from emitter.deliver import DeliveryConfig
 from emitter.drill._faults import (
     Faults,
@@ -146,7 +146,7 @@ def drill_options(func: F) -> F:
         default=None,
         metavar="FRACTION",
         help="Send this fraction of acked payloads again (same bytes), half at once, half "
-        "up to 5 s later, as 8x8 may: 5% or 0.05.",
+        "up to 2 s later, as 8x8 may: 5% or 0.05.",
     )
     @click.option(
         "--reorder",
@@ -287,6 +287,8 @@ def finish_drill(
     *,
     quiet: bool,
     report_json: Path | None,
+    html: Path | None = None,
+    coverage: Coverage | None = None,
 ) -> NoReturn:
     """After a drill's run: read back, judge, print, write the report and the results log's
     drill record, and exit with the drill's verdict."""
@@ -317,12 +319,13 @@ def finish_drill(
             click.echo(f"    {detail['sessionId']}: {detail['state']}: {detail['reason']}")
     for verdict in result.broken:
         click.echo(f"SLO broken: {verdict.describe()}", err=True)
-    if report_json is not None:
-        atomic_write(
-            report_json,
-            merged_report(report.as_dict(), result, code).encode(),
-            example="--report-json drill-report.json",
-        )
+    if report_json is not None or html is not None:
+        from emitter.report._html import write_reports
+
+        merged = json.loads(merged_report(report.as_dict(), result, code))
+        page = write_reports(merged, coverage, report_json=report_json, html=html)
+        if page is not None:
+            click.echo(f"HTML report: {page}")
     if report.results is not None:
         _append_drill_record(Path(report.results), result)
     if report.error is not None:

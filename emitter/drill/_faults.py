@@ -22,7 +22,7 @@ from emitter.errors import UsageError
 
 T = TypeVar("T")
 
-DEFAULT_DUPLICATE_DELAY_S = 5.0  # the latest a delayed duplicate follows its ack
+DEFAULT_DUPLICATE_DELAY_S = 2.0  # the latest a delayed duplicate follows its ack
 DEFAULT_IMMEDIATE_SHARE = 0.5  # of the duplicates, this share goes out right after the ack
 DEFAULT_HOLD_AFTER_S = 1.0  # failing this long makes the sender hold sessions back
 DEFAULT_PROBE_EVERY_S = 1.0  # while holding, one held session tests the receiver this often

@@ -72,8 +72,10 @@ class Receiver:
         await asyncio.sleep(after)
         self.errors_until = time.monotonic() + errors
         await asyncio.sleep(errors)
+        self.errors_until = float("inf")  # nothing is acked between the 503s and the refusals
         await self.runner.cleanup()  # listening socket and every connection closed: refused
         await asyncio.sleep(down)
+        self.errors_until = 0.0
         await self.start(self.port)
 
     async def stall(self) -> None:
