@@ -165,3 +165,17 @@ def test_a_file_that_is_not_a_store_is_a_usage_error_naming_it(tmp_path: Path) -
         ReferenceReceiver(store=foreign).start()
     with pytest.raises(UsageError, match="cannot open --store"):
         ReferenceReceiver(store=tmp_path / "missing-dir" / "calls.db").start()
+
+
+def test_the_demo_verifies_every_probe_through_the_read_back_path() -> None:
+    from emitter.check import run_demo
+
+    result = run_demo(seed=5)
+    report = result.report
+    assert report.exit_code == 0
+    assert report.verify.endswith("/vss/sessions/{sessionId}")
+    verified = [r for r in report.results if r.verification]
+    # Every probe that delivers a session proves it was stored (the auth probes need
+    # --auth-header and are not in the demo's catalogue).
+    assert len(verified) == len(report.results)
+    assert all(v.ok for r in verified for v in r.verification)

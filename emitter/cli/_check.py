@@ -200,7 +200,11 @@ def demo(ctx: click.Context, seed: int | None, html: str) -> None:
 
     def header(url: str, chosen: Sequence[Probe]) -> None:
         click.echo("vss-emitter demo: the receiver conformance check, end to end on loopback.")
-        click.echo(f"  reference receiver: {url} (validates each payload, acks 200, dedupes)")
+        click.echo(
+            f"  reference receiver: {url} (validates each payload, acks 200, dedupes, "
+            "stores each session once)"
+        )
+        click.echo(f"  verify: read back what it stored at GET {url}vss/sessions/{{sessionId}}")
         click.echo(f"  probes: {len(chosen)}   seed: {run_seed}")
         click.echo("")
 
