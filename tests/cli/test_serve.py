@@ -171,3 +171,24 @@ def test_serve_with_a_store_that_is_not_sqlite_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: cannot use --store '{bad}'")
     assert "Traceback" not in result.output + result.stderr
+
+
+def test_the_readme_verification_example_passes_against_serve_store(tmp_path: Path) -> None:
+    # README "Verify what your receiver stored": serve --store in one shell, check --verify
+    # with a two-line verify file in the other; nothing but the kit.
+    proc, url, _ = start_serve("--store", str(tmp_path / "calls.db"), "--quiet")
+    try:
+        verify = tmp_path / "v.yaml"
+        verify.write_text(f"http: {url}vss/sessions/{{sessionId}}\nsettle: 0.3s\n")
+        checked = subprocess.run(
+            [EXE, "check", url, "--verify", str(verify), "--seed", "1", "-k", "docs/",
+             "-k", "delivery/duplicate", "-k", "scenario/busy"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"verify: GET {url}vss/sessions/{{sessionId}}" in checked.stdout
+    assert "stored as expected" in checked.stdout
+    assert "Traceback" not in checked.stderr
