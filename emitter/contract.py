@@ -8,8 +8,6 @@ JSON paths the kit reports. Valid traffic, the common case, never pays for the s
 from __future__ import annotations
 
 import copy
-import io
-import itertools
 import json
 import re
 import sys
@@ -27,6 +25,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 from emitter import _lint, vocabulary
 from emitter._resources import load_schema
 from emitter.errors import EXIT_CONTRACT, EXIT_OK, EXIT_USAGE, InputError, UsageError
+from emitter.sources import Record, format_of, parse_json
+from emitter.sources import records as read_records
 
 __all__ = [
     "PRODUCTS",
@@ -259,12 +259,8 @@ def validate(payload: object, *, strict: bool = False, product: str | None = Non
     return findings
 
 
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _parse(body: bytes | str) -> object:
-    return json.loads(body, parse_constant=_reject_constant)
+    return parse_json(body)
 
 
 def _not_json(exc: BaseException, *, located: bool = False) -> Finding:
@@ -333,95 +329,21 @@ class _ParseFailure:
         self.exc = exc
 
 
-def _ndjson(name: str, lines: Iterator[tuple[int, bytes]]) -> Iterator[_Record]:
-    for number, raw in lines:
-        if not raw.strip():
-            continue
-        try:
-            yield f"{name}:{number}", _parse(raw)
-        except (ValueError, RecursionError) as exc:
-            yield f"{name}:{number}", _ParseFailure(exc)
-
-
-def _document(name: str, text: bytes) -> Iterator[_Record]:
+def _judged(record: Record) -> _Record:
     try:
-        document = _parse(text)
+        return record.where, record.parsed()
     except (ValueError, RecursionError) as exc:
-        where = f"{name}:{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else name
-        yield where, _ParseFailure(exc)
-        return
-    if isinstance(document, list):
-        # A JSON array of payloads: each element is reported as file[index].
-        for index, item in enumerate(document):
-            yield f"{name}[{index}]", item
-    else:
-        yield name, document
-
-
-def _parses_alone(raw: bytes) -> bool:
-    try:
-        return isinstance(_parse(raw), dict)
-    except (ValueError, RecursionError):
-        return False
+        return record.where, _ParseFailure(exc)
 
 
 def _sniffed(name: str, stream: IO[bytes]) -> Iterator[_Record]:
-    """NDJSON if the first non-blank line is a JSON value on its own, else one JSON document.
-
-    A first line that does not parse is either the start of a pretty-printed document or a
-    corrupt NDJSON record. A lone `{` or `[` starts a document; otherwise a next line that
-    parses on its own means NDJSON (a pretty document's inner lines never do), so the stream
-    is still validated line by line and never read whole.
-    """
-    numbered = enumerate(stream, start=1)
-    head: list[tuple[int, bytes]] = []
-    for number, raw in numbered:
-        head.append((number, raw))
-        if not raw.strip():
-            continue
-        try:
-            first = _parse(raw)
-        except (ValueError, RecursionError):
-            yield from _after_bad_first_line(name, raw, head, numbered, stream)
-            return
-        yield f"{name}:{number}", first
-        yield from _ndjson(name, numbered)
-        return
-
-
-def _after_bad_first_line(
-    name: str,
-    first: bytes,
-    head: list[tuple[int, bytes]],
-    numbered: Iterator[tuple[int, bytes]],
-    stream: IO[bytes],
-) -> Iterator[_Record]:
-    if first.strip() not in (b"{", b"["):
-        for number, raw in numbered:
-            head.append((number, raw))
-            if not raw.strip():
-                continue
-            if _parses_alone(raw):
-                yield from _ndjson(name, itertools.chain(head, numbered))
-                return
-            break
-    # A pretty-printed document spans lines: it is small, read it whole.
-    text = b"".join(raw for _, raw in head) + stream.read()
-    looks_pretty = first.strip() in (b"{", b"[")
-    records = list(_document(name, text))
-    if looks_pretty or not (len(records) == 1 and isinstance(records[0][1], _ParseFailure)):
-        yield from records
-        return
-    # Neither one document nor NDJSON with a good second line: report every line.
-    yield from _ndjson(name, enumerate(io.BytesIO(text), start=1))
+    """Stdin: NDJSON or one JSON document, sniffed by emitter.sources as every command does."""
+    return (_judged(record) for record in read_records(name, stream, "sniff"))
 
 
 def _records(name: str, stream: IO[bytes], suffix: str) -> Iterator[_Record]:
-    if suffix in (".ndjson", ".jsonl"):
-        return _ndjson(name, enumerate(stream, start=1))
-    if suffix == ".json":
-        return _document(name, stream.read())
-    return _sniffed(name, stream)
+    """A file read by emitter.sources (by its suffix, else sniffed), each record judged."""
+    return (_judged(record) for record in read_records(name, stream, format_of(f"x{suffix}")))
 
 
 def _open(path: str) -> IO[bytes]:

@@ -11,40 +11,32 @@ the master forwards them to its workers, so workers need only `--worker --master
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
-import json
 import logging
 import secrets
-import socket
 import ssl
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import gevent
-import gevent.ssl
-from geventhttpclient._parser import HTTPParseError
-from geventhttpclient.response import HTTPConnectionClosed
-from geventhttpclient.useragent import EmptyResponse, RetriesExceeded
 from locust import FastHttpUser, constant, events, task
 from locust.exception import CatchResponseError, StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
-from emitter.deliver import (
-    DeliveryConfig,
-    Outcome,
-    check_url,
-    classify_status,
-    request_headers,
-)
+from emitter._headers import parse_header
+from emitter._outcomes import Fault, Outcome, classify_gevent, status_fault, timeout_fault
+from emitter._seeds import user_seed
+from emitter._timing import parse_instant
+from emitter._tls import tls_context
+from emitter.deliver import DeliveryConfig, check_url, request_headers
 from emitter.errors import InputError, UsageError, VssEmitterError
-from emitter.generator import dumps, generate
 from emitter.scenarios import Scenario, load_scenario
+from emitter.sources import FileSource, Item, ScenarioSource, format_of
 
 logger = logging.getLogger("vss-emitter")
 
@@ -77,9 +69,10 @@ def _add_vss_arguments(parser: Any, **_kwargs: Any) -> None:
         "--vss-file",
         default=None,
         metavar="PATH",
-        help="Post the payloads of this NDJSON file (one per line, sent byte for byte, streamed) "
-        "or JSON file (an object or an array) instead of scenarios. With N workers, worker k "
-        "sends lines k, k+N, k+2N...; the file must be at the same path on every worker.",
+        help="Post the payloads of this NDJSON/JSONL file (one per line, sent byte for byte, "
+        "streamed) or JSON file (an object or an array) instead of scenarios; any other file is "
+        "sniffed, as `vss-emitter send -f` reads it. With N workers, worker k sends payloads "
+        "k, k+N, k+2N...; the file must be at the same path on every worker.",
     )
     group.add_argument(
         "--vss-file-once",
@@ -136,7 +129,9 @@ def _add_vss_arguments(parser: Any, **_kwargs: Any) -> None:
         "--vss-ca-bundle",
         default=None,
         metavar="PATH",
-        help="CA bundle to verify the receiver's certificate with (present on every worker).",
+        help="Verify the receiver's certificate against the CA certificates in this PEM file "
+        "instead of the system's roots (which SSL_CERT_FILE / SSL_CERT_DIR replace); present on "
+        "every worker.",
     )
     group.add_argument(
         "--vss-insecure",
@@ -161,36 +156,13 @@ class Plan:
     insecure: bool
     ca_bundle: str | None
 
+    def ssl_context(self, **_ignored: Any) -> ssl.SSLContext:
+        """The kit's one TLS trust rule (emitter._tls), for geventhttpclient.
 
-def derive_seed(*, base: int, worker: int, user: int, stream: int) -> int:
-    """A generator seed unique to one (worker, user, scenario) of a run with this base seed.
-
-    Hashing rather than arithmetic, so `base + 1` on one run never replays another run's worker.
-    """
-    digest = hashlib.sha256(f"vss-locust:{base}:{worker}:{user}:{stream}".encode()).digest()
-    return int.from_bytes(digest[:8], "big")
-
-
-def _parse_header(raw: str) -> tuple[str, str]:
-    name, sep, value = raw.partition(":")
-    if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
-        raise UsageError(
-            f"invalid --vss-header {raw!r}: expected 'Name: value', e.g. --vss-header "
-            "'X-Tenant: acme'"
-        )
-    return name.strip(), value.strip()
-
-
-def _parse_start_at(raw: str | None) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        when = datetime.fromisoformat(raw)
-    except ValueError:
-        raise UsageError(
-            f"invalid --vss-start-at {raw!r}: expected an ISO-8601 time, e.g. 2026-01-01T09:00:00Z"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        geventhttpclient calls this with `cafile=` its own (certifi's) bundle; it is ignored,
+        so Locust trusts exactly what send, check and replay trust.
+        """
+        return tls_context(verify=not self.insecure, ca_bundle=self.ca_bundle)
 
 
 def _check_fixture_file(path: Path) -> None:
@@ -204,12 +176,11 @@ def _check_fixture_file(path: Path) -> None:
         ) from None
     if not head:
         raise InputError(f"--vss-file {str(path)!r} is empty; expected one payload per line")
-    if path.suffix.lower() == ".json":
+    if format_of(str(path)) == "json":
         # A .json file is one JSON value (an object or an array), read whole anyway.
-        try:
-            json.loads(path.read_bytes())
-        except ValueError as exc:
-            raise InputError(f"--vss-file {str(path)!r} is not JSON: {exc}") from None
+        first = next(iter(FileSource([path])), None)
+        if first is not None and first.body is None:
+            raise InputError(f"--vss-file {first.where}: {first.problem}")
 
 
 def build_plan(options: argparse.Namespace) -> Plan:
@@ -224,22 +195,24 @@ def build_plan(options: argparse.Namespace) -> Plan:
     if file is not None:
         _check_fixture_file(file)
     scenarios = () if file is not None else tuple(load_scenario(ref) for ref in refs)
-    if options.vss_ca_bundle and not Path(options.vss_ca_bundle).is_file():
-        raise UsageError(f"--vss-ca-bundle {options.vss_ca_bundle!r} is not a readable file")
     if not options.vss_timeout > 0:
         raise UsageError(f"invalid --vss-timeout {options.vss_timeout}: expected seconds > 0")
-    extra = tuple(_parse_header(h) for h in options.vss_header or ())
+    extra = tuple(parse_header(h, option="--vss-header") for h in options.vss_header or ())
     config = DeliveryConfig(
         timeout_s=options.vss_timeout,
         headers=extra,
         auth_header=options.vss_auth_header,
         accept_2xx=options.vss_accept_2xx,
         verify_tls=not options.vss_insecure,
+        ca_bundle=options.vss_ca_bundle,
     )
+    # The same one-line error as every other command for a CA bundle it cannot use.
+    tls_context(verify=config.verify_tls, ca_bundle=config.ca_bundle)
+    start_at = options.vss_start_at
     return Plan(
         scenarios=scenarios,
         seed=options.vss_seed if options.vss_seed is not None else 0,
-        start_at=_parse_start_at(options.vss_start_at),
+        start_at=None if start_at is None else parse_instant(start_at, option="--vss-start-at"),
         file=file,
         file_once=options.vss_file_once,
         headers=request_headers(config),
@@ -251,10 +224,12 @@ def build_plan(options: argparse.Namespace) -> Plan:
 
 
 class FileFeed:
-    """One process's share of a fixture file, shared by its users: lines i with i % count == slot.
+    """One process's share of a fixture file, shared by its users: payloads i with i % count ==
+    slot, read by emitter.sources exactly as `send -f` and `replay` read them.
 
     The file is streamed, never loaded whole (a `.json` array is the exception: it is one value).
     Greenlets share the iterator safely because reading a regular file never yields to gevent.
+    An input that cannot be sent (not JSON, not an object) is skipped and logged once.
     """
 
     def __init__(self, *, path: Path, slot: int, count: int, once: bool) -> None:
@@ -263,29 +238,27 @@ class FileFeed:
         self._slot = slot
         self._count = count
         self._once = once
+        self._skipped = False
         self._bodies = self._iterate()
-
-    def _lines(self) -> Iterator[bytes]:
-        if self._path.suffix.lower() == ".json":
-            document = json.loads(self._path.read_bytes())
-            items = document if isinstance(document, list) else [document]
-            yield from (dumps(item) for item in items)
-            return
-        with self._path.open("rb") as stream:
-            for raw in stream:
-                line = raw.rstrip(b"\r\n")
-                if line.strip():
-                    yield line
 
     def _iterate(self) -> Iterator[bytes]:
         while True:
             sent = 0
-            for index, body in enumerate(self._lines()):
-                if index % self._count == self._slot:
-                    sent += 1
-                    yield body
+            for item in FileSource([self._path]):
+                if item.index % self._count != self._slot:
+                    continue
+                if item.body is None:
+                    self._skip(item)
+                    continue
+                sent += 1
+                yield item.body
             if self._once or sent == 0:
                 return
+
+    def _skip(self, item: Item) -> None:
+        if not self._skipped:
+            logger.error("Error: --vss-file %s: %s; not sent", item.where, item.problem)
+            self._skipped = True
 
     def next_body(self) -> bytes | None:
         """The next payload of this process's share; None when the share is exhausted."""
@@ -375,42 +348,9 @@ def _on_test_start(environment: Any, **_kwargs: Any) -> None:
         _State.feed = FileFeed(path=plan.file, slot=share[0], count=share[1], once=plan.file_once)
 
 
-def _unwrap(exc: BaseException) -> BaseException:
-    """The error under geventhttpclient's RetriesExceeded (raised even with retries off)."""
-    while isinstance(exc, RetriesExceeded):
-        original = getattr(exc, "original", None)
-        if not isinstance(original, BaseException):
-            break
-        exc = original
-    return exc
-
-
-def _transport_outcome(exc: BaseException) -> Outcome:
-    """The same classification as emitter.deliver, for the exceptions geventhttpclient raises."""
-    if isinstance(exc, gevent.Timeout | TimeoutError):
-        return Outcome.TIMEOUT
-    if isinstance(exc, ConnectionRefusedError):
-        return Outcome.REFUSED
-    if isinstance(exc, socket.gaierror):
-        return Outcome.DNS
-    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
-        return Outcome.TLS
-    if isinstance(exc, HTTPParseError):
-        return Outcome.NOT_HTTP
-    if isinstance(
-        exc, ConnectionResetError | BrokenPipeError | HTTPConnectionClosed | EmptyResponse
-    ):
-        return Outcome.RESET
-    return Outcome.ERROR
-
-
-def _transport_failure(exc: BaseException, *, timeout_s: float) -> str:
-    """The failure message Locust groups by: the outcome, then what went wrong."""
-    cause = _unwrap(exc)
-    outcome = _transport_outcome(cause)
-    if outcome is Outcome.TIMEOUT:
-        return f"{outcome.value}: no answer within {timeout_s:g}s"
-    return f"{outcome.value}: {type(cause).__name__}"
+def _failure(fault: Fault) -> str:
+    """The failure message Locust groups by: the outcome, then the kit's reason text."""
+    return f"{fault.outcome.value}: {fault.reason}"
 
 
 class VssUser(FastHttpUser):
@@ -430,9 +370,7 @@ class VssUser(FastHttpUser):
             self.network_timeout = plan.timeout_s
             self.connection_timeout = plan.timeout_s
             self.insecure = plan.insecure
-            if plan.ca_bundle and not plan.insecure:
-                cafile = plan.ca_bundle
-                self.ssl_context_factory = lambda: gevent.ssl.create_default_context(cafile=cafile)
+            self.ssl_context_factory = plan.ssl_context
         super().__init__(environment)
         # Every status comes back as an answer for classify_status to judge: Locust's client
         # would otherwise turn a 4xx/5xx into a transport error and hide the status.
@@ -449,20 +387,15 @@ class VssUser(FastHttpUser):
             self._payloads = self._from_file(_State.feed)
             return
         user = next(_State.user_numbers)
-        streams = [
-            (
-                f"VSS {scenario.name}",
-                generate(
-                    scenario,
-                    seed=derive_seed(base=plan.seed, worker=_State.worker, user=user, stream=i),
-                    n=None,
-                    start_at=plan.start_at,
-                ),
-            )
-            for i, scenario in enumerate(plan.scenarios)
+        seeds = [
+            user_seed(base=plan.seed, worker=_State.worker, user=user, stream=i)
+            for i in range(len(plan.scenarios))
         ]
+        source = ScenarioSource(plan.scenarios, seed=plan.seed, start_at=plan.start_at, seeds=seeds)
+        # The source takes the scenarios round-robin, in order: the labels follow the same turn.
+        labels = itertools.cycle([f"VSS {scenario.name}" for scenario in plan.scenarios])
         self._payloads = (
-            (label, dumps(next(payloads))) for label, payloads in itertools.cycle(streams)
+            (label, item.body or b"") for label, item in zip(labels, source, strict=False)
         )
 
     @staticmethod
@@ -504,9 +437,7 @@ class VssUser(FastHttpUser):
                 response_length=0,
                 response=None,
                 context={},
-                exception=CatchResponseError(
-                    f"{Outcome.TIMEOUT.value}: no answer within {plan.timeout_s:g}s"
-                ),
+                exception=CatchResponseError(_failure(timeout_fault(plan.timeout_s))),
             )
             return
         finally:
@@ -514,14 +445,17 @@ class VssUser(FastHttpUser):
         with response as answer:
             error = getattr(answer, "error", None) or answer.request_meta.get("exception")
             if error is not None:
-                answer.failure(_transport_failure(error, timeout_s=plan.timeout_s))
+                answer.failure(_failure(classify_gevent(error, timeout_s=plan.timeout_s)))
                 return
-            status = int(answer.status_code)
-            outcome = classify_status(status, accept_2xx=plan.accept_2xx)
-            if outcome is Outcome.ACKED:
+            fault = status_fault(
+                int(answer.status_code),
+                accept_2xx=plan.accept_2xx,
+                location=answer.headers.get("location"),
+            )
+            if fault.outcome is Outcome.ACKED:
                 answer.success()
             else:
-                answer.failure(f"{outcome.value}: HTTP {status}")
+                answer.failure(_failure(fault))
 
 
 def print_help() -> None:

@@ -9,6 +9,8 @@ hooks and fixtures.
     --vss-timeout S         ack deadline (default 10)
     --vss-seed N            fixes the session seed (shown in the header: "vss-emitter: seed=N")
     --vss-burst N           deliveries in the burst probe (default 20)
+    --vss-ca-bundle PATH    verify TLS against these CA certificates (the kit's one TLS rule)
+    --vss-insecure          do not verify TLS certificates
 
 Fixtures: vss_seed (per test, overridable), vss_payload (factory), vss_send (deliver one
 payload, get the classified Ack), vss_receiver (the reference receiver, reset per test).
@@ -85,6 +87,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help="Deliveries sent at once by the burst probe (default 20).",
     )
+    group.addoption(
+        "--vss-ca-bundle",
+        metavar="PATH",
+        default=None,
+        help="Verify the receiver's certificate against the CA certificates in this PEM file "
+        "instead of the system's roots (which SSL_CERT_FILE / SSL_CERT_DIR replace).",
+    )
+    group.addoption(
+        "--vss-insecure",
+        action="store_true",
+        default=False,
+        help="Do not verify TLS certificates (still encrypted).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -110,6 +125,15 @@ def _check_options(config: pytest.Config) -> None:
             f"--vss-burst {burst}: expected 2 to {_MAX_BURST} deliveries at once, "
             "e.g. --vss-burst 20"
         )
+    bundle = config.getoption("vss_ca_bundle")
+    if bundle is not None:
+        from emitter._tls import check_ca_bundle
+        from emitter.errors import VssEmitterError
+
+        try:
+            check_ca_bundle(bundle)  # the same one-line error as every command of the kit
+        except VssEmitterError as exc:
+            raise pytest.UsageError(f"--vss-ca-bundle: {exc}") from None
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -130,6 +154,8 @@ def _delivery_config(config: pytest.Config) -> DeliveryConfig:
         timeout_s=config.getoption("vss_timeout"),
         auth_header=auth,
         secrets=(auth,) if auth else (),
+        verify_tls=not config.getoption("vss_insecure"),
+        ca_bundle=config.getoption("vss_ca_bundle"),
     )
 
 

@@ -7,6 +7,7 @@ Module map: `_model` (result types), `_runtime` (what a probe sees while running
 
 from __future__ import annotations
 
+from emitter._payload import dumps
 from emitter.check._catalogue import catalogue
 from emitter.check._demo import DemoResult, run_demo
 from emitter.check._model import (
@@ -21,7 +22,7 @@ from emitter.check._model import (
     Verdict,
 )
 from emitter.check._runner import redact_url, run_check, select_probes
-from emitter.check._runtime import dumps, example_bytes
+from emitter.check._runtime import example_bytes
 
 __all__ = [
     "DEFAULT_BURST",

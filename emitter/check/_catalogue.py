@@ -8,9 +8,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from emitter._payload import dumps
 from emitter.check._judging import _all_acked, _ms, _rejected
 from emitter.check._model import DEFAULT_BURST, QUICK_ACK_S, Probe, _Verdict
-from emitter.check._runtime import _ProbeRun, _ScenarioChoice, dumps, example_bytes
+from emitter.check._runtime import _ProbeRun, _ScenarioChoice, example_bytes
 from emitter.check._surgery import (
     _format_time,
     _legs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -152,13 +152,6 @@ class _Suite:
         self.seed = seed
         self.burst = burst
         self.client = client
-
-
-def dumps(payload: Mapping[str, Any]) -> bytes:
-    """The bytes of a payload, through the generator's canonical serialisation."""
-    from emitter.generator import dumps as canonical
-
-    return canonical(payload)
 
 
 def example_bytes(which: str) -> bytes:
