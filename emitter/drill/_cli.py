@@ -239,6 +239,11 @@ def drill_options(func: F) -> F:
         state = None
         if settings.active:
             if kwargs.get("seed") is None:
+                if kwargs.get("resume"):
+                    raise UsageError(
+                        "a drill with --resume needs the first run's --seed (its faults are "
+                        "drawn from it; it was printed when drawn), e.g. --seed 1234"
+                    )
                 kwargs["seed"] = resolve_seed(None)
             state = DrillState(settings, seed=kwargs["seed"])
             if settings.verify is not None:

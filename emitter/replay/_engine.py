@@ -370,6 +370,17 @@ class Run:
         return self.started + self.pacer.offset(self.phase + claimed * self.stride)
 
     def _claim(self, now: float) -> Job | None:
+        """The next slot due by `now` whose payload goes out (a drill may hold some back
+        while the receiver fails: their slots pass, and the next due one is taken)."""
+        while True:
+            job = self._claim_one(now)
+            if job is None or self.hooks is None:
+                return job
+            assert job.slot is not None
+            if self.hooks.admit(job.item, scheduled=job.scheduled, slot=job.slot.index, now=now):
+                return job
+
+    def _claim_one(self, now: float) -> Job | None:
         """The next slot if it is due by `now` (always, at `max`), with its payload."""
         if self.stopping or self._source_done:
             return None
@@ -394,10 +405,6 @@ class Run:
             return None
         index = self.phase + self._claimed * self.stride
         self._claimed += 1
-        if self.hooks is not None and not self.hooks.admit(
-            item, scheduled=scheduled, slot=index, now=now
-        ):
-            return None  # a drill holds it back while the receiver fails; sent in the burst
         return Job(item, scheduled, 1, Slot(index, scheduled))
 
     def _unsent(self) -> int:
