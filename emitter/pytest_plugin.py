@@ -100,6 +100,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="Do not verify TLS certificates (still encrypted).",
     )
+    group.addoption(
+        "--vss-html",
+        metavar="PATH",
+        default=None,
+        help="Write the probes' self-contained HTML report to PATH (with --vss-target).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -134,6 +140,15 @@ def _check_options(config: pytest.Config) -> None:
             check_ca_bundle(bundle)  # the same one-line error as every command of the kit
         except VssEmitterError as exc:
             raise pytest.UsageError(f"--vss-ca-bundle: {exc}") from None
+    html = config.getoption("vss_html")
+    if html:
+        from emitter.errors import UsageError
+        from emitter.report._html import check_html_path
+
+        try:
+            check_html_path(html)
+        except UsageError as exc:
+            raise pytest.UsageError(f"--vss-html: {exc}") from None
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -265,6 +280,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         from emitter.report import summary_line
 
         terminalreporter.write_line(f"vss-emitter check: {summary_line(runner.report)}")
+        html = config.getoption("vss_html")
+        if html:
+            from emitter.report import report_json
+            from emitter.report._html import write_check_html
+
+            page = write_check_html(report_json(runner.report), html, title="vss-emitter pytest")
+            terminalreporter.write_line(f"vss-emitter HTML report: {page}")
 
 
 # --- fixtures ---------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 # A failing probe can send a burst of identical payloads; the page shows this many in full.
 _SHOWN_EXCHANGES = 3
 _EXAMPLE = "--html build/vss-report.html"
+# SessionVerdict states that need no explaining (emitter.verify): stored as expected.
+_VERIFIED = frozenset({"stored", "not_stored", "uncountable"})
 _UNEXPECTED = re.compile(r"'([^']+)'")
 
 
@@ -140,21 +142,73 @@ def _diff(expected: Any, stored: Any) -> list[tuple[str, str]]:
 # --- check ---------------------------------------------------------------------------------
 
 
+def _aligned(expected: Any, stored: Any) -> tuple[Any, Any]:
+    """The expected record and the stored one as --verify compared them: only the fields the
+    stored record has, under their canonical names, legs matched by key, and a stored value
+    that means the expected one (another timestamp format, 4 for 4.0) shown as the expected
+    one, so the diff holds the real differences only. Several stored records, or a shape
+    the comparison cannot read, are diffed as they are."""
+    if isinstance(stored, list) and len(stored) == 1:
+        stored = stored[0]
+    if not isinstance(expected, Mapping) or not isinstance(stored, Mapping):
+        return expected, stored
+    from emitter.verify._compare import canonical_names, same_value
+
+    def side(
+        exp: Mapping[str, Any], got: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        left = {name: exp.get(name) for name in got}
+        right = {n: exp.get(n) if same_value(n, v, exp.get(n)) else v for n, v in got.items()}
+        return left, right
+
+    fields = canonical_names(stored)
+    if not fields:
+        return expected, stored
+    legs = fields.pop("legs", None)
+    left, right = side(expected, fields)
+    if legs is not None:
+        if isinstance(legs, str):
+            try:
+                legs = json.loads(legs)
+            except ValueError:
+                return expected, stored
+        if isinstance(legs, Mapping):
+            legs = [{"key": k, **v} for k, v in legs.items() if isinstance(v, Mapping)]
+        if not isinstance(legs, list):
+            return expected, stored
+        stored_legs = [canonical_names(leg, leg=True) for leg in legs if isinstance(leg, Mapping)]
+        by_key = {leg.get("key"): leg for leg in stored_legs}
+        left["legs"], right["legs"] = [], []
+        for leg in expected.get("legs") or []:
+            got = by_key.pop(leg.get("key"), None)
+            if got is None:
+                left["legs"].append(dict(leg))  # expected, not stored: all `-`
+                continue
+            a, b = side(leg, got)
+            left["legs"].append(a)
+            right["legs"].append(b)
+        right["legs"] += list(by_key.values())  # stored, not expected: all `+`
+    return left, right
+
+
 def _verification(probe: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Expected-vs-stored records of a probe run with --verify, as far as the report has them."""
-    found = probe.get("verify") or probe.get("verification")
+    """The sessions --verify did not find stored as expected, each with the expected
+    (canonical) record against what the read-back returned, as a diff. Reads
+    `verification` (a list of SessionVerdict.as_dict()); passing sessions are left out."""
+    found = probe.get("verification")
     if isinstance(found, Mapping):
         found = found.get("records") or found.get("sessions") or [found]
     shown: list[dict[str, Any]] = []
     for entry in found if isinstance(found, list) else []:
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, Mapping) or entry.get("state") in _VERIFIED:
             continue
-        expected, stored = entry.get("expected"), entry.get("stored")
+        expected, stored = _aligned(entry.get("expected"), entry.get("stored"))
         shown.append(
             {
-                "session_id": entry.get("session_id") or entry.get("sessionId") or "",
-                "verdict": entry.get("verdict") or entry.get("outcome") or "",
-                "reason": entry.get("reason") or entry.get("message") or "",
+                "session_id": entry.get("sessionId") or entry.get("session_id") or "",
+                "verdict": entry.get("state") or entry.get("verdict") or "",
+                "reason": entry.get("reason") or "",
+                "mismatches": [str(m) for m in entry.get("mismatches") or ()],
                 "diff": _diff(expected, stored) if "expected" in entry else [],
             }
         )

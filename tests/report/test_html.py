@@ -99,20 +99,23 @@ def test_a_verify_result_is_shown_as_a_diff_of_expected_and_stored(
     data = copy.deepcopy(check_data)
     probe = data["probes"][0]
     probe["verdict"] = "failed"
-    probe["verify"] = {
-        "records": [
-            {
-                "session_id": "s-1",
-                "verdict": "mismatched",
-                "expected": {"sessionStatus": "BUSY", "callCount": 1},
-                "stored": {"sessionStatus": "busy", "callCount": 1},
-            }
-        ]
-    }
+    probe["verification"] = [
+        {
+            "sessionId": "s-1",
+            "mode": "stored",
+            "state": "mismatched",
+            "reason": "sessionStatus: stored 'busy', expected 'BUSY'",
+            "expected": {"sessionStatus": "BUSY", "callCount": 1},
+            "stored": [{"sessionStatus": "busy", "callCount": 1}],
+            "mismatches": ["sessionStatus: stored 'busy', expected 'BUSY'"],
+        },
+        {"sessionId": "s-2", "mode": "stored", "state": "stored", "reason": "ok"},
+    ]
     page = render_check_html(data)
     assert '<span class="del">-  &#34;sessionStatus&#34;: &#34;BUSY&#34;</span>' in page
     assert '<span class="add">+  &#34;sessionStatus&#34;: &#34;busy&#34;</span>' in page
-    assert "Stored record of s-1: mismatched" in page
+    assert "Verify s-1: mismatched" in page
+    assert "s-2" not in page  # a session stored as expected needs no explaining
 
 
 def test_check_cli_writes_the_page_and_refuses_a_bad_path_before_sending(
@@ -290,3 +293,22 @@ def test_replay_html_without_matplotlib_exits_2_naming_the_extra_before_sending(
     assert "vss-emitter[report]" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r.html").exists()
+
+
+def test_check_verify_page_diffs_the_expected_record_against_the_stored_one(
+    tmp_path: Path,
+) -> None:
+    from tests.verify.storing_receiver import StoringReceiver
+
+    page = tmp_path / "v.html"
+    with StoringReceiver(tmp_path / "app.db", bugs=("status-wrong",)) as receiver:
+        verify = receiver.verify_file(tmp_path, kind="http", within="1s")
+        result = run(
+            "check", receiver.url, "--seed", "7", "-k", "scenario/busy",
+            "--verify", str(verify), "--html", str(page),
+        )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    text = html.unescape(page.read_text())
+    assert ": mismatched</h4>" in text
+    assert re.search(r'<span class="del">-\s+"session_?[sS]tatus": "BUSY"', text), text[-3000:]
+    assert re.search(r'<span class="add">\+\s+"session_?[sS]tatus": "COMPLETED"', text)
