@@ -32,7 +32,7 @@ from emitter.drill._file import Drill, load_drill
 from emitter.drill._run import DrillResult, DrillSettings, DrillState
 from emitter.drill._slo import check_thresholds, parse_slo
 from emitter.drill._stages import StagePlan, parse_stages
-from emitter.errors import EXIT_CONTRACT, EXIT_OK, InputError, UsageError
+from emitter.errors import EXIT_CONTRACT, EXIT_OK, InputError, UsageError, VssEmitterError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -247,13 +247,24 @@ def drill_options(func: F) -> F:
                 kwargs["seed"] = resolve_seed(None)
             state = DrillState(settings, seed=kwargs["seed"])
             if settings.verify is not None:
-                from emitter.verify import load_verify_file
-
-                # Before anything is sent: a bad verify file is exit 2 with nothing delivered.
-                state.verify_config = load_verify_file(settings.verify)
+                state.verify_config = _checked_verify_file(settings.verify)
         return func(*args, drill=state, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _checked_verify_file(path: Path) -> Any:
+    """The verify file, loaded and its read-back tried once (an unknown sessionId must read
+    as not stored): a bad file or an unreachable read-back is exit 2 before anything is sent."""
+    from emitter.verify import load_verify_file, open_read_back, preflight
+
+    config = load_verify_file(path)
+    reader = open_read_back(config)
+    try:
+        preflight(reader, config)
+    finally:
+        reader.close()
+    return config
 
 
 def _verify(state: DrillState) -> tuple[dict[str, Any], list[dict[str, int]]]:
@@ -301,8 +312,12 @@ def finish_drill(
 
     verify: dict[str, Any] | None = None
     by_stage: list[dict[str, int]] | None = None
+    failure: VssEmitterError | None = None
     if state.verify_config is not None and report.error is None and not report.interrupted:
-        verify, by_stage = _verify(state)
+        try:
+            verify, by_stage = _verify(state)
+        except VssEmitterError as exc:  # the read-back broke after the run: figures first
+            failure = exc
     percentiles = state.run.from_schedule.flush()
     result = state.result(
         latency_ms=lambda q: percentiles.get_value_at_percentile(q) / 1000.0,
@@ -335,6 +350,8 @@ def finish_drill(
         _append_drill_record(Path(report.results), result)
     if report.error is not None:
         raise InputError(report.error)
+    if failure is not None:
+        raise failure
     ctx.exit(code)
 
 

@@ -365,3 +365,19 @@ def test_bad_drill_options_exit_2_with_one_line_and_send_nothing(
     assert message in result.output
     assert "Traceback" not in result.output
     assert not results.exists()
+
+
+def test_an_unreachable_read_back_exits_2_before_anything_is_sent(
+    start_receiver: Start, tmp_path: Path
+) -> None:
+    url = start_receiver("--db", str(tmp_path / "store.db"))
+    verify = tmp_path / "read-back.yaml"
+    verify.write_text("http: http://127.0.0.1:9/internal/vss/{sessionId}\n", encoding="utf-8")
+    results = tmp_path / "results.ndjson"
+    fixture = _fixture(tmp_path / "captured.ndjson", 5)
+    result = _replay(
+        url, str(fixture), "--rate", "50/s", "--verify", str(verify), "--results", str(results)
+    )
+    assert result.exit_code == 2, result.output
+    assert f"{verify}: key `http`" in result.output
+    assert not results.exists()
