@@ -214,7 +214,9 @@ def classify_os_error(
         if status is not None or received == 0:
             return closed_fault(status=status)
         return reason("not_http")
-    return reason("error", detail=_detail(exc))
+    # The innermost OS error says most (an engine's or library's wrapper around it, least).
+    oserrors = [link for link in chain if isinstance(link, OSError)]
+    return reason("error", detail=_detail(oserrors[-1] if oserrors else exc))
 
 
 def classify_httpx(
