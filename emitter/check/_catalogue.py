@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from emitter._payload import dumps
-from emitter.check._judging import _all_acked, _ms, _rejected
+from emitter.check._judging import _all_acked, _ms, _rejected, auth_change
 from emitter.check._model import DEFAULT_BURST, QUICK_ACK_S, Probe, _Verdict
 from emitter.check._runtime import _ProbeRun, _ScenarioChoice, example_bytes
 from emitter.check._surgery import (
@@ -265,6 +265,11 @@ def _probe_ack_deadline(probe: _ProbeRun) -> _Verdict:
 
 def _probe_quick_ack(probe: _ProbeRun) -> _Verdict:
     acks = _sequential_acks(probe)
+    if not any(a.outcome is Outcome.TIMEOUT for a in acks):
+        # Timing judges acks only: two quick 401s are not two quick acks.
+        verdict = _all_acked(acks)
+        if not verdict.passed:
+            return verdict
     slowest = max(a.elapsed_s for a in acks)
     if any(a.outcome is Outcome.TIMEOUT for a in acks) or slowest > QUICK_ACK_S:
         shown = (
@@ -323,25 +328,37 @@ def _probe_no_auth(probe: _ProbeRun) -> _Verdict:
         headers=tuple((k, v) for k, v in probe.config.headers if k.lower() != "authorization"),
         secrets=_suite_secrets(probe),
     )
+    change, kept = auth_change(probe.config, removed=True)
     ack = probe.send(
         dumps(probe.payload(probe.choice.completed)),
         config=config,
-        note="without the Authorization header",
+        note=f"without the Authorization header ({change})",
     )
-    return _rejected(ack, what="without the Authorization header")
+    return _rejected(
+        ack, what="without the Authorization header", change=change, kept_credentials=kept
+    )
 
 
 def _probe_wrong_auth(probe: _ProbeRun) -> _Verdict:
     wrong = "Basic " + "dnNzLWVtaXR0ZXI6d3JvbmctcGFzc3dvcmQ="  # vss-emitter:wrong-password
     if wrong == probe.config.auth_header:
         wrong = "Bearer vss-emitter-wrong-token"
-    config = dataclasses.replace(probe.config, auth_header=wrong, secrets=_suite_secrets(probe))
+    # A -H Authorization would be sent after --auth-header and win: make it wrong too.
+    headers = tuple(
+        (k, wrong if k.lower() == "authorization" else v) for k, v in probe.config.headers
+    )
+    config = dataclasses.replace(
+        probe.config, auth_header=wrong, headers=headers, secrets=_suite_secrets(probe)
+    )
+    change, kept = auth_change(probe.config, removed=False)
     ack = probe.send(
         dumps(probe.payload(probe.choice.completed)),
         config=config,
-        note="with a wrong Authorization value",
+        note=f"with a wrong Authorization value ({change})",
     )
-    return _rejected(ack, what="with a wrong Authorization value")
+    return _rejected(
+        ack, what="with a wrong Authorization value", change=change, kept_credentials=kept
+    )
 
 
 def _pick_scenarios() -> _ScenarioChoice:

@@ -108,6 +108,7 @@ class CheckReport:
 class _Verdict:
     passed: bool
     reason: str
+    warning: bool = False  # a failure-severity probe that did not pass only as a warning
 
 
 @dataclass(frozen=True)

@@ -60,9 +60,11 @@ def _run_one(probe: Probe, suite: _Suite) -> ProbeResult:
         verdict = _Verdict(
             False, f"the probe itself crashed ({type(exc).__name__}: {exc}); please report this"
         )
+    if verdict.passed:
+        verdict = _answer_says_failed(run, verdict)
     result = ProbeResult(
         name=probe.name,
-        severity=probe.severity,
+        severity="warning" if verdict.warning else probe.severity,
         passed=verdict.passed,
         reason=verdict.reason,
         exchanges=run.exchanges,
@@ -72,6 +74,22 @@ def _run_one(probe: Probe, suite: _Suite) -> ProbeResult:
     if suite.verifier is not None:
         suite.verifier.start(probe, result)
     return result
+
+
+def _answer_says_failed(run: _ProbeRun, verdict: _Verdict) -> _Verdict:
+    """A passing probe whose ack body says it failed becomes a warning (on every probe)."""
+    from emitter.check._judging import failed_answer
+
+    for exchange in run.exchanges:
+        body = failed_answer(exchange.ack)
+        if body is not None:
+            return _Verdict(
+                False,
+                f"{verdict.reason}, but the answer says it failed: {body} (8x8 does not read "
+                "the body: a 200 tells it the delivery was taken)",
+                warning=True,
+            )
+    return verdict
 
 
 def _unreachable(result: ProbeResult) -> str | None:

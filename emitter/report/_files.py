@@ -20,6 +20,7 @@ def save_failures(report: CheckReport, directory: str | os.PathLike[str]) -> lis
 
     Files are named after the probe (`delivery--duplicate.json`; `.2.json`, … when a probe
     sent several different payloads) and can be replayed with `vss-emitter send URL --file`.
+    With --verify, `<probe>.verify.json` holds each session's expected and stored records.
     """
     folder = Path(directory)
     saved: list[Path] = []
@@ -32,4 +33,11 @@ def save_failures(report: CheckReport, directory: str | os.PathLike[str]) -> lis
         for index, body in enumerate(bodies, start=1):
             name = f"{stem}.json" if index == 1 else f"{stem}.{index}.json"
             saved.append(atomic_write(folder / name, body, example="--save-failures failed/"))
+        if result.verification:
+            # With --verify: what was expected and what was stored, next to the payloads.
+            from emitter.report._verify import write_verification
+
+            written = write_verification(result, folder / f"{stem}.verify.json")
+            if written is not None:
+                saved.append(written)
     return saved

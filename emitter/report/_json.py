@@ -50,6 +50,7 @@ def report_json(report: CheckReport) -> dict[str, Any]:
         "concurrency": report.concurrency,
         "burst": report.burst,
         "wall_s": round(report.wall_s, 6),
+        "verify": report.verify or None,  # the read-back of --verify, secrets redacted
         "summary": {
             "probes": len(report.results),
             "passed": report.passed,
@@ -69,6 +70,8 @@ def report_json(report: CheckReport) -> dict[str, Any]:
                 "proves": r.proves,
                 "elapsed_s": round(r.elapsed_s, 6),
                 "exchanges": [_exchange_json(x) for x in r.exchanges],
+                # With --verify: expected (canonical) and stored records, per session.
+                "verification": [v.as_dict() for v in r.verification],
             }
             for r in report.results
         ],

@@ -61,6 +61,10 @@ def probe_details(result: ProbeResult) -> str:
             lines += ["payload:", _pretty(exchange)]
     if len(shown) > _SHOWN_PAYLOADS:
         lines += ["", f"... and {len(shown) - _SHOWN_PAYLOADS} more (see --report-json)"]
+    if result.verification:
+        from emitter.report._verify import verification_lines
+
+        lines += ["", *verification_lines(result)]
     return _xml_text("\n".join(lines))
 
 
@@ -88,6 +92,7 @@ def junit_xml(report: CheckReport) -> bytes:
         ("timeout_s", f"{report.timeout_s:g}"),
         ("warnings", str(report.warnings)),
         ("vss-emitter", __version__),
+        *([("verify", report.verify)] if report.verify else []),
     ):
         ET.SubElement(props, "property", {"name": name, "value": _xml_text(value)})
     for result in report.results:

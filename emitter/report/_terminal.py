@@ -50,7 +50,13 @@ def terminal_lines(report: CheckReport, *, color: bool = False) -> list[str]:
         bad = sum(not r.passed for r in results)
         note = f" ({bad} not passed)" if bad else ""
         lines.append(f"{group}: {len(results)} probe{'s' if len(results) != 1 else ''}{note}")
-        lines += ["  " + probe_line(r, width=width, color=color) for r in results]
+        for r in results:
+            lines.append("  " + probe_line(r, width=width, color=color))
+            if r.verification and not r.passed:
+                # Every mismatch, not only the first the reason names (records: --report-json).
+                from emitter.report._verify import verification_lines
+
+                lines += ["      " + x for x in verification_lines(r, records=False)[1:]]
     lines.append("")
     verdict = "PASSED" if report.ok else "FAILED"
     if color:
