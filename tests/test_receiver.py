@@ -417,3 +417,13 @@ def test_a_log_line_never_carries_terminal_control_characters() -> None:
     assert len(logged) == 2
     assert all("\x1b" not in line for line in logged)
     assert "\\x1b[2J" in logged[0]
+
+
+def test_a_chunked_body_over_the_cap_gets_413() -> None:
+    with ReferenceReceiver(body_cap=1000) as small:
+        response = post(small.url, iter([b"x" * 600, b"x" * 600]))  # type: ignore[arg-type]
+        assert response.request.headers["transfer-encoding"] == "chunked"
+        assert response.status_code == 413
+        assert "cap (chunked)" in response.json()["error"]
+        assert post(small.url, dump(clean_payload())).status_code == 200
+    assert [d.status for d in small.deliveries] == [413, 200]

@@ -111,36 +111,41 @@ async def _read_body(
     receiver: ReferenceReceiver, request: web.BaseRequest
 ) -> bytes | web.StreamResponse:
     """The request body, or the refusal (411, 413, 400) to answer instead."""
-    cap = receiver.body_cap
     try:
+        if request.content.is_eof():
+            # The whole body is already parsed (the common case): no stall timer to arm.
+            return await _take_body(receiver, request)
         async with asyncio.timeout(IDLE_TIMEOUT_S):
-            if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
-                chunks: list[bytes] = []
-                size = 0
-                while chunk := await request.content.readany():
-                    size += len(chunk)
-                    if size > cap:
-                        return _refuse(
-                            receiver, request, 413, f"body exceeds the {cap}-byte cap (chunked)"
-                        )
-                    chunks.append(chunk)
-                return b"".join(chunks)
-            raw_length = request.headers.get("Content-Length")
-            if raw_length is None:
-                return _refuse(receiver, request, 411, "a Content-Length header is required")
-            length = int(raw_length)  # aiohttp's parser refused anything but digits
-            if length > cap:
-                # Decided from the header alone: a huge body is never read.
-                return _refuse(
-                    receiver, request, 413, f"body of {length} bytes exceeds the {cap}-byte cap"
-                )
-            return await request.content.readexactly(length)
+            return await _take_body(receiver, request)
     except web.RequestPayloadError as exc:
         if request.transport is None or request.transport.is_closing():
             raise _Abandon from None
         return _refuse(receiver, request, 400, f"malformed chunked body: {_reason(exc)}")
     except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
         raise _Abandon from None  # the sender went away mid-body, or stalled: nothing to answer
+
+
+async def _take_body(
+    receiver: ReferenceReceiver, request: web.BaseRequest
+) -> bytes | web.StreamResponse:
+    cap = receiver.body_cap
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await request.content.readany():
+            size += len(chunk)
+            if size > cap:
+                return _refuse(receiver, request, 413, f"body exceeds the {cap}-byte cap (chunked)")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    raw_length = request.headers.get("Content-Length")
+    if raw_length is None:
+        return _refuse(receiver, request, 411, "a Content-Length header is required")
+    length = int(raw_length)  # aiohttp's parser refused anything but digits
+    if length > cap:
+        # Decided from the header alone: a huge body is never read.
+        return _refuse(receiver, request, 413, f"body of {length} bytes exceeds the {cap}-byte cap")
+    return await request.content.readexactly(length)
 
 
 async def _read_back(receiver: ReferenceReceiver, request: web.BaseRequest) -> web.StreamResponse:
