@@ -24,15 +24,9 @@ from emitter.errors import UsageError
 # The product a payload comes from, read from its shape (the payload does not say): IVR adds
 # a root `version` and may add `clientRequestId`; Number Masking starts with the caller's
 # INBOUND leg to the masked number; Voice Messaging (and Programmable SIP, which cannot be
-# told apart by shape) only calls out.
-PRODUCTS: Final = ("ivr", "masking", "messaging")
-
-# Session statuses each product documents: IVR and Number Masking list no opt-out statuses.
-PRODUCT_STATUSES: Final = {
-    "ivr": vocabulary.LEG_STATUSES,
-    "masking": vocabulary.LEG_STATUSES,
-    "messaging": vocabulary.SESSION_STATUSES,
-}
+# told apart by shape) only calls out. Names and per-product statuses are the vocabulary's.
+PRODUCTS: Final = vocabulary.PRODUCTS
+PRODUCT_STATUSES: Final = vocabulary.PRODUCT_SESSION_STATUSES
 
 LEG_COUNTS: Final = ("0", "1", "2", "3+")
 

@@ -1,12 +1,14 @@
 """Regenerate the README's report screenshots: `make screenshots` (this script, DIR argument).
 
 Each report comes from a real run on loopback: a check against a receiver that crashes on
-8x8's capitalised `CallA` key, a 15-second replay against the reference receiver, and the
-coverage of every built-in scenario. Chromium renders them; the PNGs go to DIR.
+8x8's capitalised `CallA` key, a 15-second staged replay (a drill with a p99 threshold)
+against the reference receiver, and the coverage of every built-in scenario. Chromium
+renders them; the PNGs go to DIR.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -21,12 +23,10 @@ from emitter.coverage import Coverage  # noqa: E402
 from emitter.deliver import DeliveryConfig  # noqa: E402
 from emitter.generator import generate  # noqa: E402
 from emitter.receiver import ReferenceReceiver  # noqa: E402
-from emitter.replay import ReplaySettings, replay  # noqa: E402
 from emitter.report import report_json  # noqa: E402
 from emitter.report._html import (  # noqa: E402
     write_check_html,
     write_coverage_html,
-    write_replay_html,
 )
 from emitter.scenarios import builtin_scenarios  # noqa: E402
 from tests.report.browser import chromium, unavailable  # noqa: E402
@@ -48,20 +48,26 @@ def main(out: Path) -> int:
         )
     pages = {"check": write_check_html(report_json(check), work / "check.html")}
     with ReferenceReceiver() as reference:
-        ran = replay(
-            url=reference.url,
-            settings=ReplaySettings(rate=300.0, duration_s=15.0, ramp_s=3.0),
-            config=DeliveryConfig(timeout_s=5.0),
-            seed=42,
-        )
-    pages["replay"] = write_replay_html(ran.as_dict(), work / "replay.html")
+        # Through the CLI, as a user runs a drill: stages and a latency threshold to mark.
+        subprocess.run(
+            [
+                str(Path(sys.executable).with_name("vss-emitter")), "replay", reference.url,
+                "--stages", "5s:100/s,5s:100->400/s,5s:300/s", "--slo", "p99<20ms",
+                "--seed", "42", "--quiet", "--html", str(work / "replay.html"),
+            ],
+            check=False,
+            capture_output=True,
+            timeout=120,
+        )  # fmt: skip
+    pages["replay"] = work / "replay.html"
     coverage = Coverage()
     for scenario in builtin_scenarios():
         coverage.add_all(generate(scenario, seed=42, n=2))
     pages["coverage"] = write_coverage_html(coverage, work / "coverage.html", sources=["-"])
     with chromium() as browser:
         for name, page_path in pages.items():
-            with browser.open(page_path, width=1100, height=1500) as (page, visit):
+            height = 2350 if name == "replay" else 1500  # replay: down to its last plot
+            with browser.open(page_path, width=1100, height=height) as (page, visit):
                 target = out / f"{name}.png"
                 page.screenshot(path=str(target), full_page=False)
                 problems = visit.console_errors + visit.page_errors + visit.network_requests
