@@ -1,11 +1,12 @@
-"""Replay figures: throughput against Locust, pacing accuracy, coordinated omission, memory.
+"""Replay figures: file vs scenario throughput, pacing accuracy and cost, saturation, memory.
 
     .venv/bin/python bench/bench_replay.py [--quick]
 
 Every run is a subprocess: the client pinned to core 0 (`taskset -c 0`), the receiver
 (bench/fast_receiver.py, raw HTTP/1.1 on uvloop) to core 1, so the two never fight over a core.
-Locust runs as a subprocess too: it monkey-patches the interpreter (gevent), so it is never
-imported here. The script prints figures and never asserts; on a shared machine they are noisy.
+Locust (run_locust, used by bench_peers.py) runs as a subprocess: it monkey-patches the
+interpreter (gevent), so it is never imported here. The script prints figures and never
+asserts; on a shared machine they are noisy. The peers (hey, k6, Locust) are in bench_peers.py.
 """
 
 from __future__ import annotations
@@ -95,10 +96,11 @@ class ReplayRun:
     report: dict[str, Any]
     max_rss_mb: float
     wall_s: float
+    cpu_s: float  # user + system CPU of the replay process
 
 
 def run_replay(url: str, *args: str, tmp: Path) -> ReplayRun:
-    """One `vss-emitter replay` on core 0; its own peak RSS from wait4()."""
+    """One `vss-emitter replay` on core 0; its own peak RSS and CPU time from wait4()."""
     report = tmp / f"report-{time.monotonic_ns()}.json"
     argv = pinned(0, [VSS_EMITTER, "replay", url, *args, "--report-json", str(report), "-q"])
     started = time.monotonic()
@@ -111,7 +113,12 @@ def run_replay(url: str, *args: str, tmp: Path) -> ReplayRun:
         raise RuntimeError(f"replay exited {proc.returncode}: {err.strip()}")
     # ru_maxrss of the waited process (KiB on Linux); taskset exec()s into the replay, so it
     # is the replay's own peak, not the receiver's.
-    return ReplayRun(json.loads(report.read_text()), usage.ru_maxrss / 1024.0, wall)
+    return ReplayRun(
+        json.loads(report.read_text()),
+        usage.ru_maxrss / 1024.0,
+        wall,
+        usage.ru_utime + usage.ru_stime,
+    )
 
 
 def run_locust(url: str, body: bytes, seconds: int, users: int, tmp: Path) -> tuple[float, int]:
@@ -137,17 +144,19 @@ def run_locust(url: str, body: bytes, seconds: int, users: int, tmp: Path) -> tu
     return entry["num_requests"] / span, entry["num_failures"]
 
 
+def _us_per_request(run: ReplayRun) -> float:
+    return float(run.report.get("cpu_per_request_us") or 0.0)  # during the run, no start-up
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
     opts = parser.parse_args()
     quick = opts.quick
-    fixture_n = 100_000
+    fixture_n = 300_000
     memory_n = 100_000 if quick else 1_000_000
     pace_s = 3 if quick else 10
-    locust_s = 4 if quick else 10
-    throughput_n = 40_000 if quick else 100_000
-    rounds = 2 if quick else 3
+    max_s = 3 if quick else 10
     users = 64
 
     print(f"bench_replay ({'quick' if quick else 'full'}); cores pinned: {bool(TASKSET)}")
@@ -155,54 +164,80 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmpdir:
         tmp = Path(tmpdir)
         fixture = tmp / "fixture.ndjson"
-        body = write_fixture(fixture, fixture_n)
+        write_fixture(fixture, fixture_n)
         size_kb = fixture.stat().st_size / fixture_n / 1024
         rows.append(("fixture", f"{fixture_n:,} payloads, {size_kb:.2f} KB each on average"))
 
         with fast_receiver() as url:
-            # 1. Unthrottled: replay --rate max vs Locust FastHttpUser, same concurrency,
-            # alternated; the best of each is kept, as other load on the machine only slows.
-            replay_rps = locust_rps = 0.0
-            locust_failures = 0
-            for _ in range(rounds):
-                flat = run_replay(
-                    url, str(fixture), "--rate", "max", "--concurrency", str(users),
-                    "-n", str(throughput_n), tmp=tmp,
-                )  # fmt: skip
-                replay_rps = max(replay_rps, flat.report["acked"] / flat.report["duration_s"])
-                rps, failures = run_locust(url, body, locust_s, users, tmp)
-                locust_rps, locust_failures = max(locust_rps, rps), locust_failures + failures
+            # 1. Closed loop from a file vs generated on the fly (scenario mixed).
+            flat = run_replay(
+                url, str(fixture), "--rate", "max", "--concurrency", str(users),
+                "--duration", f"{max_s}s", tmp=tmp,
+            )  # fmt: skip
+            file_rps = flat.report["acked"] / flat.report["duration_s"]
             rows.append(
                 (
-                    f"replay --rate max ({users} in flight)",
-                    f"{replay_rps:,.0f} req/s (best of {rounds})",
+                    f"replay FILE --rate max ({users} connections)",
+                    f"{file_rps:,.0f} req/s, {_us_per_request(flat):.0f} us CPU per request",
                 )
             )
-            failed = f" ({locust_failures} failures)" if locust_failures else ""
+            gen = run_replay(
+                url, "--scenario", "mixed", "--seed", "1", "--rate", "max",
+                "--concurrency", str(users), "--duration", f"{max_s}s", tmp=tmp,
+            )  # fmt: skip
+            gen_rps = gen.report["acked"] / gen.report["duration_s"]
             rows.append(
                 (
-                    f"locust FastHttpUser ({users} users)",
-                    f"{locust_rps:,.0f} req/s (best of {rounds}){failed}",
+                    "replay --scenario mixed --rate max",
+                    f"{gen_rps:,.0f} req/s = {gen_rps / file_rps:.2f}x the file path (goal >= 0.5)",
                 )
             )
-            rows.append(("ratio replay / locust (goal >= 1.2)", f"{replay_rps / locust_rps:.2f}x"))
 
-            # 2. Pacing accuracy.
-            for rate in (1000, 5000):
+            # 2. Open-loop pacing accuracy and its CPU cost per request.
+            for rate in (2000, 20000):
                 paced = run_replay(
-                    url, str(fixture), "--rate", f"{rate}/s", "--duration", str(pace_s), tmp=tmp
-                )
+                    url, str(fixture), "--rate", f"{rate}/s", "--duration", f"{pace_s}s",
+                    tmp=tmp,
+                )  # fmt: skip
                 got = paced.report["achieved_rate"]
+                late = paced.report["late"] / max(1, paced.report["sent"])
                 rows.append(
                     (
                         f"pacing {rate}/s for {pace_s} s",
                         f"achieved {got:,.1f}/s ({(got - rate) / rate:+.2%}), "
-                        f"late {paced.report['late']}, "
-                        f"p99 {paced.report['latency_ms']['p99']:.2f} ms from schedule",
+                        f"late {late:.2%} (goal <= 0.1%), "
+                        f"p99 {paced.report['latency_ms']['p99']:.2f} ms from schedule "
+                        f"(goal <= 20), {_us_per_request(paced):.0f} us CPU per request, "
+                        f"sender saturated: {paced.report['sender_saturated']}",
                     )
                 )
 
-        # 3. Coordinated omission: the receiver freezes 200 ms every second. 4 connections,
+            # 3. A rate no sender can keep: bounded in time, and said so.
+            over = run_replay(url, str(fixture), "--rate", "1000000/s", "--duration", "3s", tmp=tmp)
+            lag = over.report.get("sender_lag") or {}
+            rows.append(
+                (
+                    "--rate 1000000/s --duration 3s",
+                    f"returned in {over.wall_s:.1f} s (goal <= 6), sender_saturated "
+                    f"{over.report['sender_saturated']}, up to {lag.get('max_lag_ms', 0):,.0f} "
+                    f"ms behind, {lag.get('unsent', 0):,} never sent",
+                )
+            )
+
+            # 4. Two worker processes (on this 2-core machine they share the receiver's core).
+            two = run_replay(
+                url, str(fixture), "--rate", "max", "--concurrency", str(users),
+                "--duration", f"{max_s}s", "--workers", "2", tmp=tmp,
+            )  # fmt: skip
+            rows.append(
+                (
+                    "replay --workers 2 --rate max",
+                    f"{two.report['acked'] / two.report['duration_s']:,.0f} req/s "
+                    "(workers unpinned; needs more than 2 cores to scale)",
+                )
+            )
+
+        # 5. Coordinated omission: the receiver freezes 200 ms every second. 4 connections,
         # like a closed-loop tool: only the 4 requests caught in a freeze see it from their
         # send; the ~200 sends the freeze held back see it from their schedule.
         with fast_receiver("--freeze-ms", "200") as url:
@@ -219,7 +254,7 @@ def main() -> None:
                 )
             )
 
-        # 4. Memory: a big file streamed at full speed.
+        # 6. Memory: a big file streamed at full speed.
         fixture.unlink()
         big = tmp / "big.ndjson"
         write_fixture(big, memory_n)
@@ -237,7 +272,7 @@ def main() -> None:
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
-    print("(indicative: machine load changes these figures; rerun on a quiet machine)")
+    print("(indicative: machine load changes these figures; compare ratios from one run)")
 
 
 if __name__ == "__main__":

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import socket
 import tracemalloc
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from emitter._source import FileSource, Item
 from emitter.deliver import DeliveryConfig, Outcome
 from emitter.errors import DeliveryConfigError, InputError, UsageError
 from emitter.generator import dumps, generate
@@ -27,7 +28,9 @@ from emitter.replay import (
     replay,
     write_report_json,
 )
+from emitter.replay._feed import fed
 from emitter.replay._results import Acked
+from emitter.sources import FileSource, Item, ScenarioSource
 from tests import servers
 
 FAST = DeliveryConfig(timeout_s=2.0)
@@ -679,3 +682,17 @@ def test_resume_works_across_workers(tmp_path: Path, fresh: ReferenceReceiver) -
     second = run(fresh.url, [path], results=results, resume=True, workers=2)
     assert (second.skipped, second.sent, second.acked) == (21, 29, 29)
     assert sorted(d.session_id or "" for d in fresh.deliveries) == sorted(ids)
+
+
+def test_generated_payloads_fed_from_a_child_process_are_the_same_stream() -> None:
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    here = list(itertools.islice(ScenarioSource(["mixed"], seed=11, start_at=start), 600))
+    there = list(itertools.islice(fed(["mixed"], seed=11, start_at=start), 600))
+    assert [(i.index, i.session_id, i.body, i.where) for i in there] == [
+        (i.index, i.session_id, i.body, i.where) for i in here
+    ]
+
+
+def test_a_fed_scenario_that_cannot_load_is_one_error_line() -> None:
+    with pytest.raises(InputError, match="no-such-scenario"):
+        next(fed(["no-such-scenario"], seed=1, start_at=None))

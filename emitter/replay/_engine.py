@@ -32,13 +32,13 @@ from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING
 
 from emitter._pacing import Pacer, Slot
-from emitter._source import Item
 from emitter.deliver import DeliveryConfig, Outcome, classify_status, config_secrets, redact
 from emitter.errors import UsageError, VssEmitterError
 from emitter.replay._conn import Conn, Target, connect_failure
 from emitter.replay._results import ResultsWriter
 from emitter.replay._stats import Latencies, Timeline
 from emitter.replay._types import BAD_INPUT, INTERRUPTED, Progress, ReplaySettings
+from emitter.sources import Item
 
 if TYPE_CHECKING:
     from emitter.drill import DrillState
@@ -54,6 +54,7 @@ DURATION_GRACE_S = 2.0  # after --duration, how long answers in flight may still
 # The sender is the bottleneck in a 100 ms tick when sends are behind the schedule and the
 # process was busy at least this share of the tick (or a connection was free to send on).
 _BUSY_SHARE = 0.6
+_LOOP_LAG_S = 0.005  # a tick this late means the loop itself could not keep up
 
 Observer = Callable[[Item, int, str, "int | None", str], None]
 
@@ -78,12 +79,19 @@ class Job:
 class Lag:
     """How far the sends fell behind the schedule, and whether the sender was the cause."""
 
-    saturated_ticks: int = 0
-    behind_from_s: float | None = None  # first tick the sender was behind, from the start
+    saturated_s: float = 0.0  # time behind the schedule with the sender the cause
+    behind_from_s: float | None = None  # when the sender first fell behind, from the start
     max_lag_s: float = 0.0
     final_lag_s: float = 0.0
     unsent: int = 0  # slots due before --duration ended that never left
-    receiver_bound_ticks: int = 0  # behind while every connection waited for an answer
+    receiver_bound_s: float = 0.0  # time behind while every connection waited for an answer
+    cpu_s: float = 0.0  # the sender's CPU time over the run (user + system)
+
+    @property
+    def saturated(self) -> bool:
+        """The sender could not keep the rate: behind for 200 ms or more, or it left slots
+        unsent at the end of --duration while it was the cause."""
+        return self.saturated_s >= 0.2 or (self.saturated_s > 0 and self.unsent > 0)
 
 
 class Run:
@@ -156,6 +164,8 @@ class Run:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finished: asyncio.Future[None] | None = None
         self._cpu = (0.0, 0.0)
+        self._cpu_start = 0.0
+        self._tick_due = 0.0
         # Unix time = monotonic + offset: the schedule runs on the monotonic clock, the
         # results log speaks wall-clock seconds.
         self._wall = time.time() - time.monotonic()
@@ -190,6 +200,8 @@ class Run:
                 self._end = now + self.settings.duration_s
                 self._hard_end = self._end + DURATION_GRACE_S
             self._cpu = (now, time.process_time())
+            self._cpu_start = self._cpu[1]
+            self._tick_due = now + _TICK_S
             self._tick_timer = loop.call_later(_TICK_S, self._tick, 0.0)
             self._pump()
             self._maybe_finish()
@@ -198,6 +210,7 @@ class Run:
             finally:
                 if self._tick_timer is not None:
                     self._tick_timer.cancel()
+                self.lag.cpu_s = time.process_time() - self._cpu_start
                 if self._timer is not None:
                     self._timer.cancel()
                 self.ended = time.monotonic()
@@ -282,6 +295,7 @@ class Run:
             last_progress = now
             self.on_progress(self.progress(now))
         sweep = min(_TICK_S, max(0.005, self.config.timeout_s / 10))
+        self._tick_due = now + sweep
         self._tick_timer = self._loop.call_later(sweep, self._tick, last_progress)
         self._pump()
 
@@ -320,15 +334,19 @@ class Run:
         self.lag.final_lag_s = max(0.0, lag)
         if lag <= self.settings.late_after_s:
             return
-        busy = (cpu_now - cpu_before) / max(now - started, 1e-6)
+        span = max(now - started, 1e-6)
+        busy = (cpu_now - cpu_before) / span
         self.lag.max_lag_s = max(self.lag.max_lag_s, lag)
         at_cap = self._conns >= self.settings.concurrency and not self._idle
-        if busy >= _BUSY_SHARE or not at_cap:
-            self.lag.saturated_ticks += 1
+        # Behind with every connection waiting for an answer and the loop idle: the receiver
+        # (or --concurrency) sets the pace. Busy, a free connection, or a late tick: the sender.
+        starved = now - self._tick_due > _LOOP_LAG_S
+        if busy >= _BUSY_SHARE or not at_cap or starved:
+            self.lag.saturated_s += span
             if self.lag.behind_from_s is None:
-                self.lag.behind_from_s = max(0.0, now - self.started - _TICK_S)
+                self.lag.behind_from_s = max(0.0, started - self.started)
         else:
-            self.lag.receiver_bound_ticks += 1
+            self.lag.receiver_bound_s += span
 
     def progress(self, now: float) -> Progress:
         elapsed = now - self.started

@@ -14,9 +14,9 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import Any
 
-from emitter._source import Item
 from emitter.deliver import Outcome
 from emitter.errors import InputError, UsageError
+from emitter.sources import Item
 
 _DENSE_SLACK = 1 << 16  # how far past the dense array an acked index may grow it
 _NO_INDEX = float("inf")

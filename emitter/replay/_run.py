@@ -6,13 +6,12 @@ import asyncio
 import itertools
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from emitter import __version__
-from emitter._source import FileSource, Item, ScenarioSource
 from emitter._timing import check_instant
 from emitter.coverage import Coverage, observe
 from emitter.deliver import (
@@ -26,6 +25,7 @@ from emitter.deliver import (
 from emitter.drill import DrillState
 from emitter.errors import InputError, UsageError
 from emitter.replay._engine import Run, loop_factory, quiet_gc, tls_context
+from emitter.replay._feed import fed, worth_feeding
 from emitter.replay._results import (
     Acked,
     Previous,
@@ -45,6 +45,7 @@ from emitter.replay._types import (
 )
 from emitter.replay._workers import Tally, WorkerSpec, run_workers, start_wall
 from emitter.report._replay import rate_text
+from emitter.sources import FileSource, Item, ScenarioSource
 
 
 def replay(
@@ -207,7 +208,12 @@ def _open_source(
         verify_acked(FileSource(source.paths), previous.acked, settings.results)
 
     skipped = [0]
-    items = to_send(source, limit=settings.limit, acked=previous.acked, skipped=skipped)
+    stream: Iterable[Item] = source
+    if isinstance(source, ScenarioSource) and worth_feeding(
+        rate=settings.rate, limit=settings.limit
+    ):
+        stream = fed(source.names, seed=source.seed, start_at=source.start_at)
+    items = to_send(stream, limit=settings.limit, acked=previous.acked, skipped=skipped)
     # The first item is drawn now: a source that cannot start (a scenario file whose override
     # cannot be set, a changed stdin source) fails here, before the results file is opened.
     first = next(items, None)
@@ -289,16 +295,17 @@ def _report(
             "again)"
         )
     lag = run.lag
-    saturated = lag.saturated_ticks >= 2 or (lag.saturated_ticks >= 1 and lag.unsent > 0)
+    saturated = lag.saturated
     sender_lag = None
-    if lag.saturated_ticks or lag.receiver_bound_ticks or lag.unsent:
+    if lag.saturated_s or lag.receiver_bound_s or lag.unsent:
         sender_lag = {
             "behind_from_s": None if lag.behind_from_s is None else round(lag.behind_from_s, 2),
             "max_lag_ms": round(lag.max_lag_s * 1000.0, 1),
             "final_lag_ms": round(lag.final_lag_s * 1000.0, 1),
             "late": run.late,
             "unsent": lag.unsent,
-            "receiver_bound_s": round(lag.receiver_bound_ticks * 0.1, 1),
+            "sender_behind_s": round(lag.saturated_s, 2),
+            "receiver_bound_s": round(lag.receiver_bound_s, 2),
         }
     span = run.last_send - run.first_send
     achieved = (run.sent - 1) / span if run.sent > 1 and span > 0 else float(run.sent)
@@ -330,4 +337,5 @@ def _report(
             "from_send": distribution(run.from_send.flush()),
         },
         workers=settings.workers,
+        cpu_s=lag.cpu_s,
     )

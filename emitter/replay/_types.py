@@ -116,6 +116,7 @@ class ReplayReport:
     timeline: Sequence[Mapping[str, Any]] = ()  # per-second buckets, for plots
     latency_percentiles: Mapping[str, Any] = field(default_factory=dict)  # HDR distribution
     workers: int = 1
+    cpu_s: float = 0.0  # the sender processes' CPU time during the run
 
     @property
     def exit_code(self) -> int:
@@ -150,6 +151,8 @@ class ReplayReport:
             "sender_saturated": self.sender_saturated,
             "sender_lag": dict(self.sender_lag) if self.sender_lag is not None else None,
             "workers": self.workers,
+            "sender_cpu_s": round(self.cpu_s, 3),
+            "cpu_per_request_us": round(self.cpu_s / self.sent * 1e6, 1) if self.sent else None,
             "timeline": [dict(row) for row in self.timeline],
             "latency_percentiles": dict(self.latency_percentiles),
             "exit_code": self.exit_code,

@@ -26,13 +26,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from emitter._source import FileSource, Item, ScenarioSource
 from emitter.deliver import DeliveryConfig
 from emitter.errors import UsageError, VssEmitterError
 from emitter.replay._engine import Lag, Run, loop_factory, quiet_gc, tls_context
 from emitter.replay._results import Acked, ResultsWriter, to_send
 from emitter.replay._stats import Latencies, Timeline
 from emitter.replay._types import DEFAULT_SCENARIO, Progress, ReplaySettings
+from emitter.sources import FileSource, Item, ScenarioSource
 
 _START_AFTER_S = 1.0  # time for every worker to start, import and prime before slot 0
 
@@ -93,8 +93,9 @@ class Tally:
         self.timeline.merge(part["timeline"])
         lag: Lag = part["lag"]
         mine = self.lag
-        mine.saturated_ticks = max(mine.saturated_ticks, lag.saturated_ticks)
-        mine.receiver_bound_ticks = max(mine.receiver_bound_ticks, lag.receiver_bound_ticks)
+        mine.saturated_s = max(mine.saturated_s, lag.saturated_s)
+        mine.receiver_bound_s = max(mine.receiver_bound_s, lag.receiver_bound_s)
+        mine.cpu_s += lag.cpu_s
         if lag.behind_from_s is not None:
             mine.behind_from_s = (
                 lag.behind_from_s
