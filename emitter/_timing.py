@@ -43,15 +43,12 @@ def uuid1_at(rng: random.Random, epoch_s: int, clock_seq: int) -> str:
     bits) and still a pure function of the seed. `clock_seq` carries the variant bits already.
     """
     bits = rng.getrandbits(71)
-    ts = epoch_s * 10_000_000 + _GREGORIAN_OFFSET + (bits & 0x7FFFFF)
-    node = (bits >> 23) | _MULTICAST
-    return "%08x-%04x-%04x-%04x-%012x" % (  # noqa: UP031  (fastest here)
-        ts & 0xFFFFFFFF,
-        (ts >> 32) & 0xFFFF,
-        ((ts >> 48) & 0x0FFF) | 0x1000,
-        clock_seq,
-        node,
+    # The 60-bit timestamp as 15 hex digits, cut into time_low, time_mid and time_hi (after
+    # the version digit 1): one int format instead of three (the generator's hot path).
+    ts = "%015x" % (
+        (epoch_s * 10_000_000 + _GREGORIAN_OFFSET + (bits & 0x7FFFFF)) & 0xFFFFFFFFFFFFFFF
     )
+    return f"{ts[7:]}-{ts[3:7]}-1{ts[:3]}-{clock_seq:04x}-{(bits >> 23) | _MULTICAST:012x}"
 
 
 def clock_seq(rng: random.Random) -> int:

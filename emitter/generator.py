@@ -9,8 +9,10 @@ import os
 import random
 import re
 from bisect import bisect
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from math import log as _log
+from operator import itemgetter
 from typing import Any, Final
 
 from emitter._numbers import (
@@ -254,6 +256,7 @@ class _SessionPlan:
         "quirk_capitalised",
         "quirk_out_of_order",
         "quirk_string_null",
+        "reshapes",
         "status",
         "sub_accounts",
     )
@@ -283,9 +286,11 @@ class _SessionPlan:
         self.quirk_string_null = "string-null-source-ref-id" in quirks
         self.quirk_before_start = "leg-before-session-start" in quirks
         self.quirk_out_of_order = "legs-out-of-order" in quirks
+        self.reshapes = self.quirk_string_null or self.quirk_capitalised or self.quirk_out_of_order
 
     def build(self, rng: random.Random, start: int) -> dict[str, Any]:
         templates = number_templates()
+        stamps = _STAMPS
         legs = self.legs
         cs = clock_seq(rng)
         session_id = uuid1_at(rng, start, cs)
@@ -305,12 +310,12 @@ class _SessionPlan:
             body["errorDetails"] = dict(self.error)
         if not legs:
             # UNSUBSCRIBED_CONTACT: the contact is blacklisted, so no call is placed at all.
-            body["startTime"] = body["endTime"] = iso(start)
+            body["startTime"] = body["endTime"] = stamps.get(start) or _stamp(start)
             body["details"] = {}
             return self._wrap(rng, body)
 
         times = self._timeline(rng, start)
-        end = max(t[2] for t in times)
+        end = times[0][2] if len(times) == 1 else max([t[2] for t in times])
 
         first = legs[0]
         vcountry = (first.virtual or _VIRTUAL).pick(rng)
@@ -342,8 +347,8 @@ class _SessionPlan:
                 src, scc, dst, dcc, ref = (
                     leg_virtual[1], leg_virtual[0], pnumber, pcountry, leg_virtual[2]
                 )  # fmt: skip
-            init_ts = iso(init)
-            disc_ts = iso(disc)
+            init_ts = stamps.get(init) or _stamp(init)
+            disc_ts = stamps.get(disc) or _stamp(disc)
             if conn is None:
                 leg: dict[str, Any] = {
                     "callId": uuid1_at(rng, init, cs),
@@ -365,7 +370,7 @@ class _SessionPlan:
                     "callDirection": plan.direction,
                     "callType": plan.call_types.pick(rng),
                     "initiatedTimestamp": init_ts,
-                    "connectedTimestamp": iso(conn),
+                    "connectedTimestamp": stamps.get(conn) or _stamp(conn),
                     "disconnectedTimestamp": disc_ts,
                     "source": src,
                     "destination": dst,
@@ -388,11 +393,11 @@ class _SessionPlan:
                 leg["callDuration"] = disc - conn if conn is not None else 0
             if conn is not None and plan.quality is not None:
                 leg["callQuality"] = _quality(rng, plan.quality.pick(rng))
-            details[leg_key(i)] = leg
+            details[_LEG_KEYS[i]] = leg
 
-        body["startTime"] = iso(start)
-        body["endTime"] = iso(end)
-        if self.quirk_string_null or self.quirk_capitalised or self.quirk_out_of_order:
+        body["startTime"] = stamps.get(start) or _stamp(start)
+        body["endTime"] = stamps.get(end) or _stamp(end)
+        if self.reshapes:
             details = self._quirks(details)
         body["details"] = details
         return self._wrap(rng, body)
@@ -487,6 +492,25 @@ class _SessionPlan:
         }
 
 
+# Whole-second stamps by Unix time. A session's stamps fall within minutes of the next ones'
+# (sessions start seconds apart and last minutes), so most are formatted once and then looked
+# up; cleared when full so an endless stream cannot grow memory.
+_STAMPS: dict[int, str] = {}
+_STAMPS_MAX: Final = 1 << 14
+
+
+def _stamp(epoch_s: int) -> str:
+    text = _STAMPS.get(epoch_s)
+    if text is None:
+        if len(_STAMPS) >= _STAMPS_MAX:
+            _STAMPS.clear()
+        text = _STAMPS[epoch_s] = iso(epoch_s)
+    return text
+
+
+# Leg keys by index: callA, callB, ... (a tuple index instead of a call per leg).
+_LEG_KEYS: Final = tuple(leg_key(i) for i in range(26))
+
 _PARTY: Final = _Choice(PARTY_COUNTRY_WEIGHTS)
 _VIRTUAL: Final = _Choice(VIRTUAL_COUNTRY_WEIGHTS)
 
@@ -547,10 +571,6 @@ class _MixPlan:
                 plans[part.name] = _SessionPlan(part)
             weights[part.name] = weights.get(part.name, 0.0) + weight
         self.choice = _Choice({(name, plans[name]): w for name, w in weights.items()})
-
-    def pick(self, rng: random.Random) -> tuple[str, _SessionPlan]:
-        name, plan = self.choice.pick(rng)
-        return name, plan
 
 
 def _flatten(
@@ -630,6 +650,9 @@ def apply_override(payload: dict[str, Any], path: str, value: Any) -> None:
 # --- the public generator --------------------------------------------------------------------
 
 
+_second: Final = itemgetter(1)
+
+
 def generate(
     scenario: str | os.PathLike[str] | Scenario,
     *,
@@ -640,7 +663,7 @@ def generate(
 ) -> Iterator[dict[str, Any]]:
     """`n` payloads of `scenario` (None: endless), a pure function of (scenario, seed, options)."""
     stream = generate_tagged(scenario, seed=seed, n=n, start_at=start_at, overrides=overrides)
-    return (payload for _, payload in stream)
+    return map(_second, stream)
 
 
 def generate_tagged(
@@ -762,31 +785,34 @@ def _stream(
     rng = random.Random(scenario_seed(seed=seed, name=scenario.name))
     members = _members(scenario)
     applied = _file_overrides(scenario)
-    pick: Callable[[random.Random], tuple[str, _SessionPlan]]
+    # The loop below is the generator's hot path (replay --scenario runs it per request): the
+    # mix's weighted choice is read inline, and everything per member is looked up once.
     if scenario.components:
-        pick = _MixPlan(scenario).pick
+        choice = _MixPlan(scenario).choice
     else:
-        only = (scenario.name, _SessionPlan(scenario))
-
-        def pick(_: random.Random) -> tuple[str, _SessionPlan]:
-            return only
-
+        choice = _Choice([(scenario.name, _SessionPlan(scenario))])
+    only, values, cum, total = choice.only, choice.values, choice.cum, choice.total
+    owners = {name: members[name] for name in members}
+    any_overrides = bool(overrides) or any(applied.values())
+    draw = rng.random
     if start_at is None:
-        t = DEFAULT_EPOCH + int(rng.random() * DEFAULT_SPAN_S)
+        t = DEFAULT_EPOCH + int(draw() * DEFAULT_SPAN_S)
     else:
         t = int(start_at.timestamp())
     count = 0
     while n is None or count < n:
-        name, plan = pick(rng)
+        # _Choice.pick, inline: no draw when there is one member.
+        name, plan = only if only is not None else values[bisect(cum, draw() * total)]
         payload = plan.build(rng, t)
-        if applied[name] or overrides:
+        if any_overrides and (applied[name] or overrides):
             _apply_all(
                 payload,
                 applied[name],
                 overrides,
                 origin=f"payload {count + 1} of {_origin(scenario, name)}",
             )
-        yield members[name], payload
+        yield owners[name], payload
         count += 1
-        # Sessions start in increasing order, a few seconds apart on average (Poisson arrivals).
-        t += 1 + int(rng.expovariate(0.25))
+        # Sessions start in increasing order, a few seconds apart on average (Poisson arrivals):
+        # random.expovariate(0.25), written out to save a call per payload.
+        t += 1 + int(-_log(1.0 - draw()) / 0.25)

@@ -17,9 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emitter._numbers import COUNTRIES, FIXED, MOBILE, draw_number, number_templates
+from emitter._timing import iso, uuid1_at
 from emitter.contract import validate
 from emitter.errors import ScenarioError, UsageError
 from emitter.generator import (
+    _STAMPS,
+    _STAMPS_MAX,
+    _stamp,
     apply_override,
     dumps,
     generate,
@@ -178,6 +182,25 @@ def test_ids_are_version_1_uuids_stamped_with_their_own_time() -> None:
             assert (
                 int(call.time / 1e7 - 12219292800) == stamp(leg["initiatedTimestamp"]).timestamp()
             )
+
+
+def test_uuid1_at_lays_out_the_rfc_fields_for_any_year() -> None:
+    rng, mirror = random.Random(3), random.Random(3)
+    # 1970, 2024, 2100, and a year past 5236, where the 60-bit timestamp wraps.
+    for epoch in (0, 1_704_067_200, 4_102_444_800, 220_898_664_000):
+        for _ in range(300):
+            got = uuid1_at(rng, epoch, 0x8ABC)
+            bits = mirror.getrandbits(71)
+            ts = (epoch * 10**7 + 0x01B21DD213814000 + (bits & 0x7FFFFF)) & (2**60 - 1)
+            fields = (ts & 0xFFFFFFFF, (ts >> 32) & 0xFFFF, ((ts >> 48) & 0xFFF) | 0x1000,
+                      0x8A, 0xBC, (bits >> 23) | 0x010000000000)  # fmt: skip
+            assert got == str(uuid.UUID(fields=fields))
+
+
+def test_timestamp_cache_gives_what_iso_gives_and_stays_bounded() -> None:
+    for t in [0, 59, 60, 1_704_067_199, 1_704_067_200, *range(10**9, 10**9 + 20_000, 7)]:
+        assert _stamp(t) == iso(t)
+    assert len(_STAMPS) <= _STAMPS_MAX
 
 
 def test_timings_are_realistic_per_leg_status() -> None:
