@@ -53,8 +53,8 @@ def coverage_command(
     Exit codes: 0 covered (or nothing required); 1 a required dimension has gaps (each is
     named); 2 an input that cannot be read, a line that is not a JSON object, or no payload.
     """
-    from emitter.sources import FileSource
     from emitter.coverage import Coverage, parse_requirements, summary_lines
+    from emitter.sources import FileSource
 
     required = parse_requirements(require) if require is not None else ()
     if html_path is not None:
