@@ -8,9 +8,9 @@ import sys
 import click
 
 from emitter._canonical import canonical_bytes
-from emitter._source import FileSource
 from emitter.cli._base import cli
 from emitter.errors import InputError, UsageError
+from emitter.sources import FileSource
 
 
 @cli.command(name="canonical")
@@ -24,8 +24,8 @@ def canonical_command(paths: tuple[str, ...]) -> None:
     The platform's quirks are resolved: `CallA` is key `callA`, `SourceRefId` is
     `sourceRefId`, the string "null" is null, an absent field is null, timestamps are UTC.
 
-    FILE is a .json file (one payload, or an array) or an .ndjson file (one per line);
-    - or no FILE reads NDJSON from stdin.
+    FILE is a .json file (one payload, or an array), an .ndjson/.jsonl file (one per line),
+    or any other file or - (stdin, the default) holding either, sniffed as `validate` does.
 
     \b
     Examples:

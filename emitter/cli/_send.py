@@ -11,6 +11,7 @@ import click
 
 from emitter._outcomes import Outcome
 from emitter.cli._base import cli, delivery_options, resolve_seed, seed_option
+from emitter.cli._verify import SendVerification, load_verify, verify_option
 from emitter.deliver import (
     Ack,
     DeliveryConfig,
@@ -58,6 +59,7 @@ DEFAULT_SCENARIO = "mixed"
     metavar="PATH",
     help="Write a self-contained HTML report: each delivery, the payloads not acked, coverage.",
 )
+@verify_option
 @delivery_options
 @click.pass_context
 def send(
@@ -69,6 +71,7 @@ def send(
     files: tuple[str, ...],
     as_json: bool,
     html: str | None,
+    verify_file: str | None,
     delivery: DeliveryConfig,
 ) -> None:
     """POST VSS payloads to URL and check each acknowledgement.
@@ -83,8 +86,12 @@ def send(
       vss-emitter send http://127.0.0.1:8080/ completed no-answer -n 5 --seed 42
       vss-emitter send https://hooks.example.com/vss -f captured.ndjson --auth-header "$TOKEN"
 
-    Exit codes: 0 every payload acked; 1 at least one was not; 2 the command could not run
-    (bad URL, missing file, unknown scenario, an input line that is not JSON).
+    With --verify FILE, each acked payload is then read back from the receiver and compared
+    with its canonical reading (one `verify` line each, and the counts).
+
+    Exit codes: 0 every payload acked (and, with --verify, stored as expected); 1 at least one
+    was not; 2 the command could not run (bad URL, missing file, unknown scenario, an input
+    line that is not JSON, a verify file that cannot be used).
     """
     target = check_url(url)
     request_headers(delivery)  # a bad header fails before anything is generated or sent
@@ -94,7 +101,9 @@ def send(
 
         check_html_path(html)
         log = SendLog()
+    verify = load_verify(verify_file)
     items = _items(scenarios=scenarios, files=files, count=count, seed=seed)
+    checking = SendVerification(verify, as_json=as_json) if verify is not None else None
     secrets = config_secrets(delivery, url=target)
     shown_url = redact(display_url(target), secrets)
     out = _Output(as_json=as_json)
@@ -115,22 +124,27 @@ def send(
                 out.skipped(item)
                 continue
             sending.append(item)
+            if checking is not None:
+                checking.before(item.body)
             yield item.body
 
     for ack in deliver_all(bodies(), url=target, config=delivery, on_retry=on_retry):
         item = sending.pop()
         tally["acked" if ack.ok else str(ack.outcome)] += 1
         out.ack(item, ack)
+        if checking is not None and ack.ok and item.body is not None:
+            checking.acked(item.where, item.body)
         if log is not None:
             log.add(where=item.where, session_id=item.session_id, body=item.body or b"", ack=ack)
     out.summary(tally, shown_url)
+    stored_right = checking.finish() if checking is not None else True
     if log is not None:
         click.echo(f"HTML report: {log.write(html or '', target=shown_url)}", err=as_json)
     if tally.total() == 0:
         raise UsageError("no payloads to send: the input files hold none")
     if tally["skipped"]:
         ctx.exit(EXIT_USAGE)
-    ctx.exit(EXIT_OK if tally["acked"] == tally.total() else EXIT_CONTRACT)
+    ctx.exit(EXIT_OK if tally["acked"] == tally.total() and stored_right else EXIT_CONTRACT)
 
 
 def _items(

@@ -35,13 +35,21 @@ Public API (stable; `replay --verify` and the pytest plugin use it)::
         # .as_dict(); a sessionId given several times is verified once and may match any of
         # its contents.
 
+    DeliveryTracker(config, read_back)                # while a run delivers (check, send):
+        .before_delivery(bodies)                      #   baseline reads, contents registered
+        .submit(body, mode=..., since=...) -> Future[SessionVerdict] | None
+        .close()
+
 Rules (docs/verify.md has the full text):
 
 - a stored record is compared on the canonical fields it has (names match ignoring case and
   underscores); unknown columns are ignored; a record with none of the names cannot be
   verified, and says so;
 - "exactly once" against a read-back that returns one object is "uncountable", never passed;
-- a read-back that fails is "could_not_verify" for that session, never a pass.
+- a read-back that fails is "could_not_verify" for that session, never a pass;
+- a sessionId the receiver already held before it was delivered is judged on "still stored,
+  count not grown", not on contents; one delivered with different contents may match any
+  (emitter.verify._tracker).
 """
 
 from __future__ import annotations
@@ -71,6 +79,7 @@ from emitter.verify._readback import (
     preflight,
 )
 from emitter.verify._session import Mode, SessionVerdict, State, verify_session
+from emitter.verify._tracker import DeliveryTracker
 
 __all__ = [
     "DEFAULT_SETTLE_S",
@@ -78,6 +87,7 @@ __all__ = [
     "NOT_STORED",
     "CallableReadBack",
     "CommandReadBack",
+    "DeliveryTracker",
     "HttpReadBack",
     "Mode",
     "NoCanonicalFields",
