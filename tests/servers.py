@@ -20,6 +20,7 @@ Factories (all bind 127.0.0.1 only):
     tls(cert, status=200)                  HTTPS with a self-signed certificate
     closed_port_url()                      a URL on a port nobody listens on (refused)
     self_signed_cert(directory)            a certificate/key pair for 127.0.0.1 and localhost
+    ca_signed_cert(directory)              a test CA, and a certificate it signed for 127.0.0.1
 
 The raw socket handling is on purpose: faults like a trickled status line or a non-HTTP peer
 cannot be produced with a well-behaved HTTP server library.
@@ -45,6 +46,7 @@ __all__ = [
     "SelfSignedCert",
     "Server",
     "answering",
+    "ca_signed_cert",
     "closed_port_url",
     "echoing",
     "flaky",
@@ -346,6 +348,92 @@ def self_signed_cert(directory: Path) -> SelfSignedCert:
         capture_output=True,
     )  # fmt: skip
     return SelfSignedCert(cert=cert, key=key)
+
+
+@dataclass(frozen=True)
+class CaSignedCert:
+    """A CA made for one test (`ca`, PEM) and a server certificate it signed (`server`)."""
+
+    ca: Path
+    server: SelfSignedCert
+
+
+def ca_signed_cert(directory: Path) -> CaSignedCert:
+    """A fresh CA and a certificate it signed for 127.0.0.1/localhost (the cryptography package).
+
+    Unlike a self-signed certificate, this is the shape of a real private PKI: the client trusts
+    the CA (by --ca-bundle or SSL_CERT_FILE), never the server's certificate itself.
+    """
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vss-emitter test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    ca_path, cert_path, key_path = (
+        directory / "ca.pem",
+        directory / "server.pem",
+        directory / "server.key",
+    )
+    ca_path.write_bytes(ca_cert.public_bytes(pem))
+    cert_path.write_bytes(cert.public_bytes(pem))
+    key_path.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return CaSignedCert(ca=ca_path, server=SelfSignedCert(cert=cert_path, key=key_path))
 
 
 def _close_quietly(conn: socket.socket) -> None:

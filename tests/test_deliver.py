@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import servers
 from pytest_httpserver import HTTPServer
 
 from emitter import __version__
@@ -26,7 +27,6 @@ from emitter.deliver import (
     request_headers,
 )
 from emitter.errors import DeliveryConfigError
-from tests import servers
 
 BODY = json.dumps(
     {

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import servers
 
 from emitter.deliver import DeliveryConfig, Outcome
 from emitter.errors import DeliveryConfigError, InputError, UsageError
@@ -31,7 +32,6 @@ from emitter.replay import (
 from emitter.replay._feed import fed
 from emitter.replay._results import Acked
 from emitter.sources import FileSource, Item, ScenarioSource
-from tests import servers
 
 FAST = DeliveryConfig(timeout_s=2.0)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import servers
 from click.testing import CliRunner, Result
 
 from emitter.cli import _replay as _replay_cli
@@ -21,7 +22,6 @@ from emitter.cli import cli
 from emitter.errors import InputError
 from emitter.generator import dumps, generate
 from emitter.receiver import ReferenceReceiver
-from tests import servers
 
 VSS_EMITTER = str(Path(sys.executable).parent / "vss-emitter")
 

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import servers
 from click.testing import CliRunner, Result
 
 from emitter.cli import cli
 from emitter.generator import dumps, generate
 from emitter.receiver import ReferenceReceiver
-from tests import servers
 
 EXE = str(Path(sys.executable).with_name("vss-emitter"))
 EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"

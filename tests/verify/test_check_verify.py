@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from emitter.cli import cli
-from tests.verify.storing_receiver import BUGS, StoringReceiver
+from verify.storing_receiver import BUGS, StoringReceiver
 
 TOKEN = "Bearer good-token"  # noqa: S105  (the test receiver's own credential)
 

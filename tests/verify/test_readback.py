@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import servers
 
 from emitter import canonical
 from emitter.deliver import DeliveryConfig, deliver
@@ -25,8 +26,7 @@ from emitter.verify import (
     verify_config,
     verify_session,
 )
-from tests import servers
-from tests.verify.storing_receiver import StoringReceiver
+from verify.storing_receiver import StoringReceiver
 
 READ_BACK_SCRIPT = """
 import json, sqlite3, sys

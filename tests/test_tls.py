@@ -1,0 +1,179 @@
+"""One TLS trust rule for every command (emitter._tls), end to end.
+
+A real HTTPS receiver on 127.0.0.1 whose certificate is signed by a CA made in the test: every
+command (send, check, replay, Locust, the pytest plugin) trusts it through --ca-bundle and
+through SSL_CERT_FILE, refuses it without either, and gives the same one-line error for a CA
+bundle it cannot use.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import servers
+from click.testing import CliRunner
+
+import emitter.generator
+import emitter.report
+import emitter.scenarios
+from emitter.cli import cli
+
+# Loaded before pytester's in-process runs import the plugin's lazy modules (test_pytest_plugin).
+KEEP_LOADED = (emitter.generator, emitter.report, emitter.scenarios)
+
+VSS = str(Path(sys.executable).with_name("vss-emitter"))
+BODY = b'{"namespace":"VOICE","eventType":"SESSION_SUMMARY","payload":{"sessionId":"tls-1"}}'
+COMMANDS = ["send", "check", "replay", "locust", "pytest"]
+MODES = ["ca-bundle", "SSL_CERT_FILE", "untrusted"]
+needs_locust = pytest.mark.skipif(
+    importlib.util.find_spec("locust") is None,
+    reason="needs the locust extra: pip install 'vss-emitter[locust]'",
+)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> servers.CaSignedCert:
+    return servers.ca_signed_cert(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def receiver(pki: servers.CaSignedCert) -> Iterator[str]:
+    with servers.tls(pki.server) as server:
+        yield server.url
+
+
+@pytest.fixture
+def fixture(tmp_path: Path) -> Path:
+    path = tmp_path / "one.ndjson"
+    path.write_bytes(BODY + b"\n")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_trust(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The machine's own settings must not decide these tests.
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "VSS_AUTH_HEADER"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _cli(
+    command: str, url: str, fixture: Path, extra: list[str], env: dict[str, str]
+) -> tuple[int, str]:
+    args = {
+        "send": ["send", url, "-f", str(fixture), "--timeout", "5"],
+        "check": ["check", url, "-k", "docs/example-success", "--timeout", "5", "--seed", "1"],
+        "replay": ["replay", url, str(fixture), "--rate", "max", "--timeout", "5"],
+    }[command]
+    result = CliRunner().invoke(cli, [*args, *extra], env=env)
+    return result.exit_code, result.output  # stdout and stderr, as a terminal shows them
+
+
+def _locust(url: str, fixture: Path, extra: list[str], env: dict[str, str]) -> tuple[int, str]:
+    args = [
+        VSS, "locust", "--headless", "-u", "1", "-r", "1", "-t", "4s", "--only-summary",
+        "--host", url, "--vss-file", str(fixture), "--vss-file-once", "--vss-timeout", "5",
+        *[a.replace("--ca-bundle", "--vss-ca-bundle") for a in extra],
+    ]  # fmt: skip
+    done = subprocess.run(
+        args, capture_output=True, text=True, timeout=60, env={**os.environ, **env}, check=False
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def _pytest(
+    pytester: pytest.Pytester, url: str, extra: list[str], env: dict[str, str]
+) -> tuple[int, str]:
+    for name, value in env.items():
+        pytester._monkeypatch.setenv(name, value)
+    result = pytester.runpytest(
+        "--vss-target", url, "-k", "example-success", "-p", "no:cacheprovider", "-W", "default",
+        "--vss-timeout", "5", *[a.replace("--ca-bundle", "--vss-ca-bundle") for a in extra],
+    )  # fmt: skip
+    return int(result.ret), "\n".join(result.outlines + result.errlines)
+
+
+def _run(
+    command: str,
+    url: str,
+    fixture: Path,
+    extra: list[str],
+    env: dict[str, str],
+    pytester: pytest.Pytester,
+) -> tuple[int, str]:
+    if command == "locust":
+        if importlib.util.find_spec("locust") is None:
+            pytest.skip("needs the locust extra: pip install 'vss-emitter[locust]'")
+        return _locust(url, fixture, extra, env)
+    if command == "pytest":
+        return _pytest(pytester, url, extra, env)
+    return _cli(command, url, fixture, extra, env)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_trusts_the_receiver_exactly_when_its_ca_is_trusted(
+    command: str,
+    mode: str,
+    pki: servers.CaSignedCert,
+    receiver: str,
+    fixture: Path,
+    pytester: pytest.Pytester,
+) -> None:
+    extra = ["--ca-bundle", str(pki.ca)] if mode == "ca-bundle" else []
+    env = {"SSL_CERT_FILE": str(pki.ca)} if mode == "SSL_CERT_FILE" else {}
+    code, output = _run(command, receiver, fixture, extra, env, pytester)
+    if mode == "untrusted":
+        assert code == 1, output
+        if command == "replay":
+            assert "outcomes: tls 1" in output, output  # its summary counts, the log explains
+        else:
+            assert "TLS failed: certificate verify failed" in output, output
+    else:
+        assert code == 0, output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_unusable_ca_bundle_is_the_same_one_line_error_in_every_command(
+    command: str, receiver: str, fixture: Path, tmp_path: Path, pytester: pytest.Pytester
+) -> None:
+    missing = tmp_path / "missing-ca.pem"
+    code, output = _run(command, receiver, fixture, ["--ca-bundle", str(missing)], {}, pytester)
+    message = (
+        f"cannot use CA bundle {str(missing)!r}: no such file or directory; expected a PEM file "
+        "of CA certificates, e.g. --ca-bundle ./receiver-ca.pem"
+    )
+    lines = [line for line in output.splitlines() if message in line]
+    assert len(lines) == 1, output
+    prefix = {"pytest": "ERROR: --vss-ca-bundle: "}.get(command, "Error: ")
+    assert lines[0] == prefix + message
+    assert code == (4 if command == "pytest" else 2), output  # pytest's own usage-error code
+    assert "Traceback" not in output
+
+
+def test_a_file_that_holds_no_certificate_is_refused_before_anything_is_sent(
+    tmp_path: Path, receiver: str, fixture: Path
+) -> None:
+    not_pem = tmp_path / "notes.txt"
+    not_pem.write_text("not a certificate\n")
+    code, output = _cli("send", receiver, fixture, ["--ca-bundle", str(not_pem)], {})
+    assert code == 2
+    assert f"Error: cannot use CA bundle {str(not_pem)!r}: it holds no PEM certificate" in output
+
+
+@needs_locust
+def test_insecure_skips_verification_in_every_command(
+    receiver: str, fixture: Path, pytester: pytest.Pytester
+) -> None:
+    for command in ("send", "replay", "locust"):
+        extra = ["--vss-insecure"] if command == "locust" else ["--insecure"]
+        code, output = _run(command, receiver, fixture, extra, {}, pytester)
+        assert code == 0, (command, output)
+    code, output = _pytest(pytester, receiver, ["--vss-insecure"], {})
+    assert code == 0, output
