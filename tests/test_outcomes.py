@@ -121,15 +121,8 @@ def locust_answers(urls: dict[str, str]) -> dict[str, tuple[str, str]]:
     return {name: by_url[url] for name, url in urls.items()}
 
 
-# Replay's outcomes already agree; its engine still writes reason texts of its own until it
-# takes them from emitter._outcomes (helper E's switch; remove this mark then).
-REPLAY = pytest.param(
-    "replay", marks=pytest.mark.xfail(reason="replay's reason texts are not yet the table's")
-)
-
-
 @pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("stack", ["send", REPLAY, "locust"])
+@pytest.mark.parametrize("stack", ["send", "replay", "locust"])
 def test_every_stack_reports_the_same_outcome_and_reason_for_the_same_fault(
     stack: str, case: str, urls: dict[str, str], request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:

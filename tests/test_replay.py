@@ -510,7 +510,7 @@ def test_a_bad_ca_bundle_is_refused_before_the_results_file_is_created(tmp_path:
     bundle = tmp_path / "ca.pem"
     bundle.write_text("not a certificate\n")
     results = tmp_path / "results.ndjson"
-    with pytest.raises(UsageError, match="cannot use CA bundle"):
+    with pytest.raises(DeliveryConfigError, match="cannot use CA bundle"):
         run(
             "https://127.0.0.1:9/",
             [path],

@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import errno
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import httptools
 
-from emitter.deliver import Outcome
+from emitter._outcomes import Fault, Outcome, classify_os_error, closed_fault, reason
 
 if TYPE_CHECKING:
     from emitter.replay._engine import Job
 
-# (connection, outcome, status, reason); outcome None means "answered": classify the status.
-Done = Callable[["Conn", Outcome | None, int | None, str], None]
-
-_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+# (connection, fault, status); fault None means "answered": the engine classifies the status.
+Done = Callable[["Conn", Fault | None, int | None], None]
 
 
 class Target:
@@ -77,6 +74,7 @@ class Conn(asyncio.Protocol):
         "done",
         "heard",
         "job",
+        "location",
         "open",
         "parser",
         "reused",
@@ -96,6 +94,7 @@ class Conn(asyncio.Protocol):
         self._eof_body = True  # an answer with neither Content-Length nor chunking ends at EOF
         self._complete = False
         self._keep = False
+        self.location: str | None = None  # the answer's Location header (a redirect's target)
         self.reused = False  # it carried an earlier request
         self.heard = False  # a byte of the current answer arrived
 
@@ -110,6 +109,7 @@ class Conn(asyncio.Protocol):
         self._eof_body = True
         self._complete = False
         self.heard = False
+        self.location = None
         self.transport.write(b"%b%d\r\n\r\n%b" % (prefix, len(body), body))
 
     def abort(self) -> None:
@@ -138,7 +138,9 @@ class Conn(asyncio.Protocol):
             return
         except httptools.HttpParserError as exc:
             self.abort()
-            self.done(self, Outcome.NOT_HTTP, None, f"not an HTTP answer: {exc}")
+            status = self._status if self._headers_done else None
+            fault = classify_os_error(exc, timeout_s=0.0, status=status, not_http=True, received=1)
+            self.done(self, fault, None)
             return
         if self._complete:
             # Handled here, not in the parser's callback: the engine may send the next
@@ -149,18 +151,18 @@ class Conn(asyncio.Protocol):
         self.open = False
         if self.job is None:
             return
-        if self._headers_done and self._eof_body and exc is None and self._status is not None:
-            self.done(self, None, self._status, "")  # an answer delimited by the close
+        status = self._status if self._headers_done else None
+        if self._headers_done and self._eof_body and exc is None:
+            self.done(self, None, status)  # an answer delimited by the close
             return
         if exc is None:
-            reason = (
-                "the receiver closed the connection mid-answer"
-                if self._headers_done
-                else "the receiver closed the connection without answering"
-            )
+            self.done(self, closed_fault(status=status), None)
         else:
-            reason = f"connection reset: {_text(exc)}"
-        self.done(self, Outcome.RESET, None, reason)
+            self.done(self, classify_os_error(exc, timeout_s=0.0, status=status), None)
+
+    def answer_status(self) -> int | None:
+        """The status of the answer under way, once its head has come."""
+        return self._status if self._headers_done else None
 
     # ---- httptools callbacks
 
@@ -170,6 +172,8 @@ class Conn(asyncio.Protocol):
             lower = name.lower()
             if lower == b"content-length" or lower == b"transfer-encoding":
                 self._eof_body = False
+        elif size == 8 and name.lower() == b"location":
+            self.location = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self._status = self.parser.get_status_code()
@@ -193,40 +197,17 @@ class Conn(asyncio.Protocol):
             self.open = False
             if self.transport is not None:
                 self.transport.close()
-        self.done(self, None, self._status, "")
+        self.done(self, None, self._status)
 
 
-def connect_failure(exc: BaseException) -> tuple[Outcome, str]:
-    """The Outcome and reason of a failed connect (refused, DNS, TLS, reset, other)."""
-    for link in _causes(exc):
-        if isinstance(link, ssl.SSLError | ssl.CertificateError):
-            return Outcome.TLS, f"TLS handshake failed: {_text(link)}"
-        if isinstance(link, socket.gaierror):
-            return Outcome.DNS, f"host name did not resolve: {_text(link)}"
-        if isinstance(link, ConnectionRefusedError):
-            return Outcome.REFUSED, f"connection refused: {_text(link)}"
-        if isinstance(link, ConnectionResetError | BrokenPipeError | ConnectionAbortedError) or (
-            isinstance(link, OSError) and link.errno in _RESET_ERRNOS
-        ):
-            return Outcome.RESET, f"connection reset: {_text(link)}"
-        if isinstance(link, TimeoutError):
-            return Outcome.TIMEOUT, "no answer within the deadline"
-    return Outcome.ERROR, f"{type(exc).__name__}: {_text(exc)}"
+def connect_failure(exc: BaseException, *, timeout_s: float) -> Fault:
+    """The Fault of a failed connect (refused, DNS, TLS, reset, other), from the kit's table."""
+    return classify_os_error(exc, timeout_s=timeout_s)
 
 
 def classify_exception(exc: BaseException) -> Outcome:
     """The Outcome of a transport failure the engine met (socket, TLS and timeout errors)."""
-    return connect_failure(exc)[0]
+    return classify_os_error(exc, timeout_s=0.0).outcome
 
 
-def _text(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
-        yield link
-        link = link.__cause__ or link.__context__
+__all__ = ["Conn", "Target", "classify_exception", "connect_failure", "reason"]

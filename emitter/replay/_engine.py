@@ -31,9 +31,11 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING
 
+from emitter import _tls
+from emitter._outcomes import Fault, Outcome, status_fault, timeout_fault
 from emitter._pacing import Pacer, Slot
-from emitter.deliver import DeliveryConfig, Outcome, classify_status, config_secrets, redact
-from emitter.errors import UsageError, VssEmitterError
+from emitter.deliver import DeliveryConfig, config_secrets, redact
+from emitter.errors import VssEmitterError
 from emitter.replay._conn import Conn, Target, connect_failure
 from emitter.replay._results import ResultsWriter
 from emitter.replay._stats import Latencies, Timeline
@@ -252,13 +254,13 @@ class Run:
             self._final(HELD)
         self._maybe_finish()
 
-    def _kill(self, conn: Conn, outcome: Outcome | None, reason: str = "") -> None:
-        """Ends the attempt on `conn` now: the deadline passed, or the grace period did."""
+    def _kill(self, conn: Conn, fault: Fault | None) -> None:
+        """Ends the attempt on `conn` now: the deadline passed (`fault`), or the grace did."""
         conn.abort()
         if conn.connecting is not None:
             conn.connecting.cancel()
             conn.connecting = None
-        self._done(conn, outcome, None, reason, interrupted=outcome is None)
+        self._done(conn, fault, None, interrupted=fault is None)
 
     def _abort_in_flight(self) -> None:
         for conn in list(self._busy):
@@ -320,7 +322,8 @@ class Run:
     def _sweep(self, now: float) -> None:
         """Ends every attempt past its total deadline (connect, send and answer together)."""
         for conn in [c for c in self._busy if c.deadline <= now]:
-            self._kill(conn, Outcome.TIMEOUT, "no answer within the deadline")
+            fault = timeout_fault(self.config.timeout_s, status=conn.answer_status())
+            self._kill(conn, fault)
 
     def _sample_lag(self, now: float) -> None:
         started, cpu_before = self._cpu
@@ -521,8 +524,8 @@ class Run:
         except Exception as exc:  # noqa: BLE001  (every connect failure is an outcome)
             conn.connecting = None
             if conn.job is not None:
-                outcome, reason = connect_failure(exc)
-                self._done(conn, outcome, None, redact(reason, self.secrets))
+                fault = connect_failure(exc, timeout_s=self.config.timeout_s)
+                self._done(conn, Fault(fault.outcome, redact(fault.reason, self.secrets)), None)
             return
         conn.connecting = None
         if conn.job is None:
@@ -560,9 +563,8 @@ class Run:
     def _done(
         self,
         conn: Conn,
-        outcome: Outcome | None,
+        fault: Fault | None,
         status: int | None,
-        reason: str,
         *,
         interrupted: bool = False,
     ) -> None:
@@ -580,7 +582,11 @@ class Run:
             if self.observe is not None:
                 self.observe(job.item, job.attempt, INTERRUPTED, status, "")
             return
-        if outcome is Outcome.RESET and conn.reused and not conn.heard and not job.resent:
+        if fault is not None and fault.outcome is Outcome.RESET and conn.reused:
+            resend = not conn.heard and not job.resent
+        else:
+            resend = False
+        if resend:
             # The receiver closed a kept-alive connection as this request went out on it (an
             # idle timeout racing the send): the request was not read. Sent once more on a new
             # connection, as HTTP clients do; a receiver that resets again gets `reset`.
@@ -588,8 +594,16 @@ class Run:
             self._conns -= 1
             self._open(job, now)
             return
-        if outcome is None:
-            outcome = classify_status(status or 0, accept_2xx=self.config.accept_2xx)
+        if fault is not None:
+            outcome, reason = fault.outcome, fault.reason
+        elif status == 200:
+            outcome, reason = Outcome.ACKED, ""  # the hot path: no reason text for an ack
+        else:
+            answer = status_fault(
+                status or 0, accept_2xx=self.config.accept_2xx, location=conn.location
+            )
+            outcome = answer.outcome
+            reason = "" if outcome is Outcome.ACKED else redact(answer.reason, self.secrets)
         self.from_schedule.add(now - job.scheduled)
         self.from_send.add(now - job.sent)
         self._record(job, now, outcome.value, status, late, reason)
@@ -713,18 +727,5 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 def tls_context(config: DeliveryConfig) -> ssl.SSLContext:
-    """What the engine verifies the receiver with; UsageError for a CA bundle it cannot use."""
-    if not config.verify_tls:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    if not config.ca_bundle:
-        return ssl.create_default_context()
-    try:
-        return ssl.create_default_context(cafile=config.ca_bundle)
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        raise UsageError(
-            f"cannot use CA bundle `{config.ca_bundle}`: {exc}; expected a PEM "
-            "file, e.g. --ca-bundle ./receiver-ca.pem"
-        ) from None
+    """What the engine verifies the receiver with: the kit's one trust rule (emitter._tls)."""
+    return _tls.tls_context(verify=config.verify_tls, ca_bundle=config.ca_bundle)
