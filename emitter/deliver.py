@@ -87,6 +87,19 @@ class Ack:
     def ok(self) -> bool:
         return self.outcome.ok
 
+    def as_dict(self) -> dict[str, Any]:
+        """The ack as plain JSON data, as every report of the kit shows it."""
+        return {
+            "outcome": str(self.outcome),
+            "ok": self.ok,
+            "status": self.status,
+            "elapsed_s": round(self.elapsed_s, 6),
+            "reason": self.reason,
+            "body_excerpt": self.body_excerpt,
+            "attempt": self.attempt,
+            "session_id": self.session_id,
+        }
+
 
 @dataclass(frozen=True)
 class DeliveryConfig:

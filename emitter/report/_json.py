@@ -21,20 +21,10 @@ def _payload_json(exchange: Exchange) -> Any:
 
 
 def _exchange_json(exchange: Exchange) -> dict[str, Any]:
-    ack = exchange.ack
     return {
         "note": exchange.note,
         "payload": _payload_json(exchange),
-        "ack": {
-            "outcome": str(ack.outcome),
-            "ok": ack.ok,
-            "status": ack.status,
-            "elapsed_s": round(ack.elapsed_s, 6),
-            "reason": ack.reason,
-            "body_excerpt": ack.body_excerpt,
-            "attempt": ack.attempt,
-            "session_id": ack.session_id,
-        },
+        "ack": exchange.ack.as_dict(),
     }
 
 
