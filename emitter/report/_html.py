@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 # A failing probe can send a burst of identical payloads; the page shows this many in full.
 _SHOWN_EXCHANGES = 3
+_SHOWN_SESSIONS = 10  # a replay's page explains this many sessions --verify found wrong
 _EXAMPLE = "--html build/vss-report.html"
 # SessionVerdict states that need no explaining (emitter.verify): stored as expected.
 _VERIFIED = frozenset({"stored", "not_stored", "uncountable"})
@@ -209,7 +210,10 @@ def _verification(probe: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "verdict": entry.get("state") or entry.get("verdict") or "",
                 "reason": entry.get("reason") or "",
                 "mismatches": [str(m) for m in entry.get("mismatches") or ()],
-                "diff": _diff(expected, stored) if "expected" in entry else [],
+                # A diff explains a record stored wrong; "missing" or "stored twice" say it all.
+                "diff": _diff(expected, stored)
+                if "expected" in entry and entry.get("state", "mismatched") == "mismatched"
+                else [],
             }
         )
     return shown
@@ -398,6 +402,11 @@ def render_replay_html(data: Mapping[str, Any]) -> str:
         if isinstance(data.get(key), Mapping)
     ]
     verify = data.get("verify") or data.get("verification")
+    sessions = (
+        _verification({"verification": verify.get("details")})
+        if isinstance(verify, Mapping)
+        else []
+    )
     return _render(
         "replay.html.j2",
         title="vss-emitter replay",
@@ -423,6 +432,8 @@ def render_replay_html(data: Mapping[str, Any]) -> str:
         outages=_table(outages) if outages else None,
         slo=slo,
         verify=verify if isinstance(verify, Mapping) else None,
+        verify_sessions=sessions[:_SHOWN_SESSIONS],
+        verify_more=max(0, len(sessions) - _SHOWN_SESSIONS),
         parameters=_parameters(
             data, ("target", "rate", "concurrency", "seed", "source", "results", "kit")
         ),

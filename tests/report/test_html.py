@@ -312,3 +312,21 @@ def test_check_verify_page_diffs_the_expected_record_against_the_stored_one(
     assert ": mismatched</h4>" in text
     assert re.search(r'<span class="del">-\s+"session_?[sS]tatus": "BUSY"', text), text[-3000:]
     assert re.search(r'<span class="add">\+\s+"session_?[sS]tatus": "COMPLETED"', text)
+
+
+def test_replay_verify_page_counts_and_explains_sessions_stored_twice(tmp_path: Path) -> None:
+    from tests.verify.storing_receiver import StoringReceiver
+
+    page = tmp_path / "rv.html"
+    with StoringReceiver(tmp_path / "app.db", bugs=("duplicates-twice",)) as receiver:
+        verify = receiver.verify_file(tmp_path, kind="http", within="1s")
+        result = run(
+            "replay", receiver.url, "--rate", "200/s", "-n", "60", "--duplicates", "20%",
+            "--verify", str(verify), "--seed", "3", "--quiet", "--html", str(page),
+        )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    text = html.unescape(page.read_text())
+    assert '<h2 id="verification">' in text
+    assert re.search(r"<th>stored twice</th><td class=\"num\">[1-9]", text)
+    assert "Sessions not stored as expected" in text
+    assert ": stored_twice</h4>" in text
