@@ -22,7 +22,7 @@ from urllib.parse import unquote
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod
 
-from emitter import __version__
+from emitter._version import __version__
 from emitter.contract import Finding
 from emitter.receiver._model import Delivery, iso, json_text
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -104,16 +103,6 @@ def json_text(document: Any) -> str:
         # escape can carry it, into the answer and the record alike.
         text = json.dumps(document, ensure_ascii=True)
     return text
-
-
-# C0/C1 control characters and DEL: a body's "\u001b[2J" must not drive the terminal.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """A log line safe for any terminal: control characters and lone surrogates escaped."""
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def iso(moment: datetime) -> str:

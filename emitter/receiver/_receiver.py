@@ -19,10 +19,11 @@ from typing import IO, Any
 from aiohttp import web
 
 from emitter._payload import session_id_in
+from emitter._redact import printable
 from emitter.contract import Finding, validate_bytes
 from emitter.errors import UsageError
 from emitter.receiver._http import READ_BACK_PREFIX, build_server
-from emitter.receiver._model import Delivery, ReceiverCounts, json_text, printable
+from emitter.receiver._model import Delivery, ReceiverCounts, json_text
 from emitter.receiver._store import SessionStore
 
 DEFAULT_BODY_CAP = 1 << 20
