@@ -236,6 +236,12 @@ def drill_options(func: F) -> F:
                 "replay needs a rate: give --rate R, --stages or a --drill file that sets "
                 "one, e.g. --rate 200/s"
             )
+        window = settings.faults.reorder
+        if window is not None and window.seconds is not None and kwargs["rate"] == "max":
+            raise UsageError(
+                f"--reorder {window.describe()} needs a schedule, and --rate max has none; "
+                "give a number of sessions, e.g. --reorder 20"
+            )
         state = None
         if settings.active:
             if kwargs.get("seed") is None:

@@ -167,6 +167,8 @@ def _unit(t: Threshold) -> str:
 
 def _shown(t: Threshold, actual: float | None) -> str:
     if actual is None:
+        if t.metric == "recovery":
+            return "some session held up by an outage was never acked"
         return "not measured"
     unit = _unit(t)
     if unit == "ms":

@@ -353,6 +353,7 @@ def test_a_drill_file_runs_and_the_command_line_overrides_it(
         (["--rate", "10/s", "--duplicates", "5"], "Invalid --duplicates `5`"),
         (["--rate", "10/s", "--verify-sample", "10%"], "--verify-sample needs --verify FILE"),
         (["--drill", "nope.yaml"], "cannot read drill `nope.yaml`"),
+        (["--rate", "max", "--reorder", "2s"], "--reorder 2s needs a schedule"),
         (["--rate", "9/s", "--duplicates", "1%", "--resume"], "needs the first run's --seed"),
     ],
 )
