@@ -167,6 +167,7 @@ class _LegPlan:
         "inbound",
         "party",
         "quality",
+        "ref_key",
         "ring_lo",
         "ring_span",
         "status",
@@ -177,6 +178,11 @@ class _LegPlan:
     def __init__(self, spec: Mapping[str, Any], product: str) -> None:
         self.direction: str = spec["direction"]
         self.inbound = self.direction == "INBOUND"
+        # The key an INBOUND leg's reference goes under: IVR and Number Masking name the
+        # dialled number in destinationRefId (and send no sourceRefId).
+        self.ref_key = (
+            "destinationRefId" if self.inbound and product in _REF_BY_DIRECTION else "sourceRefId"
+        )
         self.status: str = spec["status"]
         self.call_types = _one_or_many(spec.get("callType", _PRODUCT_CALL_TYPE[product]))
         countries = spec.get("countries", {})
@@ -291,6 +297,7 @@ class _SessionPlan:
     def build(self, rng: random.Random, start: int) -> dict[str, Any]:
         templates = number_templates()
         stamps = _STAMPS
+        by_direction = self.by_direction
         legs = self.legs
         cs = clock_seq(rng)
         session_id = uuid1_at(rng, start, cs)
@@ -341,56 +348,54 @@ class _SessionPlan:
             kinds = templates[pcountry]
             # Far parties are mostly mobiles; about a quarter are landlines.
             pnumber = draw_number(rng, kinds[MOBILE] if rng.random() < 0.75 else kinds[FIXED])
+            call_id = uuid1_at(rng, init, cs)
+            call_type = plan.call_types.pick(rng)
+            # IVR and Number Masking: an INBOUND leg names the dialled virtual number in
+            # destinationRefId and has no sourceRefId at all (their examples); Voice Messaging
+            # sends sourceRefId null.
             if plan.inbound:
-                src, scc, dst, dcc, ref = pnumber, pcountry, leg_virtual[1], leg_virtual[0], None
+                src, scc, dst, dcc = pnumber, pcountry, leg_virtual[1], leg_virtual[0]
+                ref = leg_virtual[2] if by_direction else None
             else:
-                src, scc, dst, dcc, ref = (
-                    leg_virtual[1], leg_virtual[0], pnumber, pcountry, leg_virtual[2]
-                )  # fmt: skip
-            init_ts = stamps.get(init) or _stamp(init)
-            disc_ts = stamps.get(disc) or _stamp(disc)
+                src, scc, dst, dcc = leg_virtual[1], leg_virtual[0], pnumber, pcountry
+                ref = leg_virtual[2]
             if conn is None:
                 leg: dict[str, Any] = {
-                    "callId": uuid1_at(rng, init, cs),
+                    "callId": call_id,
                     "callDirection": plan.direction,
-                    "callType": plan.call_types.pick(rng),
-                    "initiatedTimestamp": init_ts,
-                    "disconnectedTimestamp": disc_ts,
+                    "callType": call_type,
+                    "initiatedTimestamp": stamps.get(init) or _stamp(init),
+                    "disconnectedTimestamp": stamps.get(disc) or _stamp(disc),
                     "source": src,
                     "destination": dst,
                     "sourceFormat": "MSISDN",
                     "destinationFormat": "MSISDN",
                     "sourceCountryCode": scc,
                     "destinationCountryCode": dcc,
-                    "sourceRefId": ref,
+                    plan.ref_key: ref,
+                    "callStatus": plan.status,
+                    "callDuration": 0,
                 }
             else:
                 leg = {
-                    "callId": uuid1_at(rng, init, cs),
+                    "callId": call_id,
                     "callDirection": plan.direction,
-                    "callType": plan.call_types.pick(rng),
-                    "initiatedTimestamp": init_ts,
+                    "callType": call_type,
+                    "initiatedTimestamp": stamps.get(init) or _stamp(init),
                     "connectedTimestamp": stamps.get(conn) or _stamp(conn),
-                    "disconnectedTimestamp": disc_ts,
+                    "disconnectedTimestamp": stamps.get(disc) or _stamp(disc),
                     "source": src,
                     "destination": dst,
                     "sourceFormat": "MSISDN",
                     "destinationFormat": "MSISDN",
                     "sourceCountryCode": scc,
                     "destinationCountryCode": dcc,
-                    "sourceRefId": ref,
+                    plan.ref_key: ref,
+                    "callStatus": plan.status,
+                    "callDuration": (
+                        _rounded_duration(rng, conn, disc) if by_direction else disc - conn
+                    ),
                 }
-            if self.by_direction:
-                # IVR and Number Masking: an INBOUND leg names the dialled virtual number in
-                # destinationRefId and has no sourceRefId at all (their examples).
-                if plan.inbound:
-                    del leg["sourceRefId"]
-                    leg["destinationRefId"] = leg_virtual[2]
-                leg["callStatus"] = plan.status
-                leg["callDuration"] = _rounded_duration(rng, conn, disc) if conn is not None else 0
-            else:
-                leg["callStatus"] = plan.status
-                leg["callDuration"] = disc - conn if conn is not None else 0
             if conn is not None and plan.quality is not None:
                 leg["callQuality"] = _quality(rng, plan.quality.pick(rng))
             details[_LEG_KEYS[i]] = leg
