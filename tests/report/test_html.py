@@ -330,3 +330,18 @@ def test_replay_verify_page_counts_and_explains_sessions_stored_twice(tmp_path: 
     assert re.search(r"<th>stored twice</th><td class=\"num\">[1-9]", text)
     assert "Sessions not stored as expected" in text
     assert ": stored_twice</h4>" in text
+
+
+def test_no_secret_reaches_the_page(tmp_path: Path) -> None:
+    page = tmp_path / "r.html"
+    with bug.Receiver(bug.auth_enforcing("Bearer tok-8d41")) as receiver:
+        url = receiver.url.replace("http://", "http://ops:pw-5c2e@")
+        result = run(
+            "check", url, "-k", "auth", "-k", "docs/example-success", "--seed", "1",
+            "--auth-header", "Bearer tok-8d41", "--html", str(page),
+        )  # fmt: skip
+    assert page.exists(), result.output
+    text = page.read_text()
+    assert "pw-5c2e" not in text
+    assert "tok-8d41" not in text
+    assert "ops:***@" in text
