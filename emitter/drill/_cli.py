@@ -204,8 +204,7 @@ def drill_options(func: F) -> F:
         drill = load_drill(drill_file) if drill_file is not None else None
         if drill is not None:
             _merge_file(ctx, drill, kwargs)
-        rate_given = _given(ctx, "rate") or (drill is not None and drill.rate is not None)
-        if rate_given and stages is not None:
+        if _given(ctx, "rate") and stages is not None:
             raise UsageError("give --rate or --stages, not both, e.g. --stages '1m:200/s'")
         settings = _settings(
             ctx,
@@ -243,7 +242,7 @@ def drill_options(func: F) -> F:
                 "give a number of sessions, e.g. --reorder 20"
             )
         state = None
-        if settings.active:
+        if settings.active or drill is not None:
             if kwargs.get("seed") is None:
                 if kwargs.get("resume"):
                     raise UsageError(

@@ -382,3 +382,29 @@ def test_an_unreachable_read_back_exits_2_before_anything_is_sent(
     assert result.exit_code == 2, result.output
     assert f"{verify}: key `http`" in result.output
     assert not results.exists()
+
+
+def test_the_command_line_load_replaces_the_file_load(
+    start_receiver: Start, tmp_path: Path
+) -> None:
+    url = start_receiver()
+    drill = tmp_path / "drill.yaml"
+    drill.write_text(
+        "source:\n  scenario: completed\n  seed: 1\n  limit: 20\nrate: 100/s\n", encoding="utf-8"
+    )
+    report = tmp_path / "report.json"
+    result = _replay(
+        url, "--drill", str(drill), "--stages", "0.1s:100/s", "--report-json", str(report)
+    )
+    assert result.exit_code == 0, result.output
+    assert [s["planned"] for s in _report(report)["stages"]] == [10]
+    assert _report(report)["sent"] == 10
+    drill.write_text(
+        "source:\n  scenario: completed\n  seed: 1\n  limit: 20\nstages: 0.1s:100/s\n",
+        encoding="utf-8",
+    )
+    result = _replay(url, "--drill", str(drill), "--rate", "200/s", "--report-json", str(report))
+    assert result.exit_code == 0, result.output
+    assert _report(report)["stages"] == []
+    assert _report(report)["sent"] == 20
+    assert _report(report)["rate"] == "200/s"
