@@ -11,9 +11,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import queue
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -268,6 +271,43 @@ class CallableReadBack:
 
     def close(self) -> None:
         pass
+
+
+class OwnerThreadReadBack:
+    """Every read runs on the thread that made this wrapper, one at a time: for read-back
+    functions holding thread-bound resources (a sqlite3 connection, an ORM session in a test).
+
+    While other threads read, the owner thread must be inside `serve(until=...)`.
+    """
+
+    def __init__(self, inner: ReadBack) -> None:
+        self.inner = inner
+        self.description = inner.description
+        self._owner = threading.get_ident()
+        self._requests: queue.SimpleQueue[tuple[str, Future[Stored]]] = queue.SimpleQueue()
+
+    def read(self, session_id: str) -> Stored:
+        if threading.get_ident() == self._owner:
+            return self.inner.read(session_id)
+        answer: Future[Stored] = Future()
+        self._requests.put((session_id, answer))
+        return answer.result()
+
+    def serve(self, until: Future[Any]) -> None:
+        """Answer the other threads' reads until `until` is done (it cannot finish while a
+        read it depends on waits here)."""
+        while not until.done():
+            try:
+                session_id, answer = self._requests.get(timeout=0.01)
+            except queue.Empty:
+                continue
+            try:
+                answer.set_result(self.inner.read(session_id))
+            except BaseException as exc:  # noqa: BLE001  (handed to the reading thread)
+                answer.set_exception(exc)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def _name(function: Callable[..., Any]) -> str:
