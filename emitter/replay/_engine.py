@@ -283,8 +283,8 @@ class Run:
         now = time.monotonic()
         if self.writer is not None:
             self.writer.flush()
-        self.from_schedule.flush()
-        self.from_send.flush()
+        # The histograms are not flushed here: their pending counts are bounded by hdrh's
+        # buckets, and flushing ten times a second cost a tenth of the CPU at `max`.
         self._sample_lag(now)
         self._sweep(now)
         if self.hooks is not None:
