@@ -427,3 +427,37 @@ def test_a_chunked_body_over_the_cap_gets_413() -> None:
         assert "cap (chunked)" in response.json()["error"]
         assert post(small.url, dump(clean_payload())).status_code == 200
     assert [d.status for d in small.deliveries] == [413, 200]
+
+
+def test_a_body_that_stalls_is_dropped_without_an_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import emitter.receiver._http as http_side
+
+    monkeypatch.setattr(http_side, "IDLE_TIMEOUT_S", 0.2)
+    with ReferenceReceiver() as rx:
+        with socket.create_connection(("127.0.0.1", rx.port), timeout=10) as conn:
+            conn.sendall(b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{"partial')
+            assert conn.recv(65536) == b""  # closed by the receiver, nothing answered
+        assert post(rx.url, dump(clean_payload())).status_code == 200
+        assert [d.status for d in rx.deliveries] == [200]
+
+
+def test_stop_returns_while_clients_hold_connections_open() -> None:
+    rx = ReferenceReceiver().start()
+    idle = socket.create_connection(("127.0.0.1", rx.port), timeout=10)
+    midway = socket.create_connection(("127.0.0.1", rx.port), timeout=10)
+    try:
+        with httpx.Client(timeout=5) as client:
+            assert client.post(rx.url, content=dump(clean_payload())).status_code == 200
+        midway.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        stopper = threading.Thread(target=rx.stop)
+        stopper.start()
+        stopper.join(timeout=30)
+        assert not stopper.is_alive(), "stop() hung on open connections"
+        assert idle.recv(65536) == b""  # the idle keep-alive connection was closed
+    finally:
+        idle.close()
+        midway.close()
+    with pytest.raises(httpx.ConnectError):
+        httpx.post(rx.url, content=dump(clean_payload()), timeout=5)

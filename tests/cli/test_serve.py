@@ -180,15 +180,24 @@ def test_the_readme_verification_example_passes_against_serve_store(tmp_path: Pa
     try:
         verify = tmp_path / "v.yaml"
         verify.write_text(f"http: {url}vss/sessions/{{sessionId}}\nsettle: 0.3s\n")
-        checked = subprocess.run(
-            [EXE, "check", url, "--verify", str(verify), "--seed", "1", "-k", "docs/",
-             "-k", "delivery/duplicate", "-k", "scenario/busy"],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+        # Twice: the second run meets the documentation examples' sessionIds already stored
+        # by the first, as a team's staging database would hold them.
+        selection = ["-k", "docs/", "-k", "delivery/duplicate", "-k", "scenario/busy"]
+        runs = [
+            subprocess.run(
+                [EXE, "check", url, "--verify", str(verify), "--seed", seed, *selection],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            for seed in ("1", "2")
+        ]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=20)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert f"verify: GET {url}vss/sessions/{{sessionId}}" in checked.stdout
-    assert "stored as expected" in checked.stdout
-    assert "Traceback" not in checked.stderr
+    for checked in runs:
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert f"verify: GET {url}vss/sessions/{{sessionId}}" in checked.stdout
+        assert "stored as expected" in checked.stdout
+        assert "Traceback" not in checked.stderr
