@@ -8,6 +8,7 @@ the calling thread for `vss-emitter serve` (`run_until_signalled`, SIGINT/SIGTER
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import threading
 from collections import deque
@@ -274,13 +275,17 @@ def run_until_signalled(
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for sig in previous:
-            loop.add_signal_handler(sig, stopping.set)
+            try:
+                loop.add_signal_handler(sig, stopping.set)
+            except NotImplementedError:  # Windows' event loops: a plain handler wakes the loop
+                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stopping.set))
         if on_ready is not None:
             on_ready(receiver.url)
         loop.run_until_complete(stopping.wait())
     finally:
         for sig, handler in previous.items():
-            loop.remove_signal_handler(sig)
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
             signal.signal(sig, handler)
         receiver.stop()
     return receiver.counts
