@@ -3,7 +3,9 @@
 Modules: `_stages` (the `--stages` grammar and schedule), `_faults` (duplicates, reorder,
 burst after failure), `_slo` (the `--slo` grammar and its evaluation), `_file` (drill YAML),
 `_figures` (per-stage, per-fault and per-outage figures from the attempt stream), `_run` (the
-state the replay engine consults during a drill and the verdict after it).
+state the replay engine consults during a drill and the verdict after it). The options and
+the verdict's exit live with the other CLI code (emitter/cli/_drill.py), the summary lines
+with the other output code (emitter/report/_drill.py).
 """
 
 from __future__ import annotations

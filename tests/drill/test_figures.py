@@ -24,6 +24,7 @@ from emitter.drill import (
     recovery_seconds,
     stage_figures,
 )
+from emitter.report._drill import format_drill
 
 
 def _on_time(recorder: Recorder, plan: StagePlan, *, start: float, latency: float) -> None:
@@ -179,7 +180,7 @@ def test_a_drill_judges_its_thresholds_and_lists_each_stage() -> None:
     assert report["faults"]["duplicates_sent"] == report["faults"]["duplicates_planned"] > 0
     assert report["faults"]["seed"] == 3
     assert report["slo"]["ok"] is False
-    lines = "\n".join(result.summary_lines())
+    lines = "\n".join(format_drill(result))
     assert "1s:100/s" in lines
     assert "1s:200/s" in lines
     assert "slo BROKEN p99<1ms: 3.0 ms (limit < 1 ms)" in lines

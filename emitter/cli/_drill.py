@@ -314,6 +314,7 @@ def finish_drill(
     """After a drill's run: read back, judge, print, write the report and the results log's
     drill record, and exit with the drill's verdict."""
     from emitter.replay import format_summary
+    from emitter.report._drill import format_drill
 
     verify: dict[str, Any] | None = None
     by_stage: list[dict[str, int]] | None = None
@@ -336,7 +337,7 @@ def finish_drill(
     code = drill_exit_code(report.exit_code, result)
     if not quiet:
         click.echo(format_summary(report))
-        for line in result.summary_lines():
+        for line in format_drill(result):
             click.echo(line)
     if verify is not None:
         click.echo(f"  {verify['line']}" if not quiet else verify["line"], err=quiet)
