@@ -1,13 +1,16 @@
-"""Scenario + seed -> VSS payloads: realistic, internally consistent, byte-for-byte reproducible."""
+"""Scenario + seed -> VSS payloads: realistic, internally consistent, byte-for-byte reproducible.
+
+One module of about 750 lines on purpose: the realism tables, the session and leg plans, the
+timeline and the stream loop draw from one random stream in one fixed order, which is what
+fixes the bytes a seed gives; split apart, that order would be spread over files. Overrides
+(`--set`) live in emitter/_overrides.py.
+"""
 
 from __future__ import annotations
 
-import copy
-import json
 import math
 import os
 import random
-import re
 from bisect import bisect
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -24,6 +27,7 @@ from emitter._numbers import (
     draw_number,
     number_templates,
 )
+from emitter._overrides import OVERRIDE_PATH, apply_override, finite, parse_override
 from emitter._payload import dumps
 from emitter._seeds import scenario_seed
 from emitter._timing import (
@@ -591,67 +595,6 @@ def _flatten(
         yield from _flatten(part, weight * w / total, (*chain, scenario.name))
 
 
-# --- overrides -------------------------------------------------------------------------------
-
-_PATH = re.compile(r"^\$?\.?([A-Za-z_][A-Za-z0-9_]*)(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """'PATH=VALUE' -> (path, value); VALUE is JSON if it parses, else the string itself."""
-    path, sep, raw = text.partition("=")
-    path = path.strip()
-    if not sep or not _PATH.match(path):
-        raise UsageError(
-            f"invalid --set {text!r}: expected PATH=VALUE with a dotted path, "
-            "e.g. --set payload.subAccountId=acme-prod or --set payload.details.callA.callType=VOIP"
-        )
-    try:
-        value: Any = json.loads(raw)
-    except ValueError:
-        value = raw
-    except RecursionError:
-        raise UsageError(f"invalid --set {path}=...: the JSON value is nested too deeply") from None
-    if not _finite(value):
-        raise UsageError(
-            f"invalid --set {text!r}: NaN, Infinity and numbers too large to be finite (like "
-            "1e999) are not JSON; give a finite number, e.g. --set "
-            "payload.details.callA.callQuality.mos=4.2"
-        )
-    return path, value
-
-
-def _finite(value: Any) -> bool:
-    """False if a float anywhere in `value` is NaN or infinite (JSON cannot carry those)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                return False
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return True
-
-
-def apply_override(payload: dict[str, Any], path: str, value: Any) -> None:
-    """Sets `path` (dotted, from the document root) to `value`. UsageError if it cannot be set."""
-    parts = path.lstrip("$").lstrip(".").split(".")
-    target: Any = payload
-    for depth, part in enumerate(parts[:-1]):
-        nxt = target.get(part) if isinstance(target, dict) else None
-        if not isinstance(nxt, dict):
-            have = ", ".join(target) if isinstance(target, dict) else type(target).__name__
-            raise UsageError(
-                f"cannot set {path!r}: {'.'.join(parts[: depth + 1])} is not an object in this "
-                f"payload (there: {have or 'nothing'}); e.g. payload.subAccountId or "
-                "payload.details.callA.callType"
-            )
-        target = nxt
-    target[parts[-1]] = copy.deepcopy(value) if isinstance(value, dict | list) else value
-
-
 # --- the public generator --------------------------------------------------------------------
 
 
@@ -692,9 +635,9 @@ def generate_tagged(
         check_instant(start_at, option="start_at")
     checked = [(p, v) for p, v in overrides]
     for path, value in checked:
-        if not _PATH.match(path):
+        if not OVERRIDE_PATH.match(path):
             raise UsageError(f"invalid override path {path!r}: expected e.g. payload.subAccountId")
-        if not _finite(value):
+        if not finite(value):
             raise UsageError(
                 f"invalid override {path}: NaN and Infinity are not JSON; give a finite number"
             )
