@@ -7,7 +7,8 @@
 
 A background worker stores each accepted payload `delay_s` after its ack, into tables with
 snake_case columns (`calls`, `legs`) in WAL mode, so reads see a consistent database while it
-writes. Each bug in `bugs` seeds one processing fault that a 200 hides:
+writes. `postgres=DSN` stores into a PostgreSQL database instead (timestamps as timestamptz).
+Each bug in `bugs` seeds one processing fault that a 200 hides:
 
     status-wrong       NO_ANSWER, BUSY and ERROR sessions stored as COMPLETED
     calla-lost         legs keyed `CallA` (the documentation's spelling) are dropped
@@ -113,8 +114,10 @@ class StoringReceiver:
         delay_s: float = 0.05,
         auth: str | None = None,
         read_back: str = "array",  # or "object": one record, not countable
+        postgres: str | None = None,  # a libpq DSN: store there instead of in SQLite
     ) -> None:
         self.db_path = Path(db_path)
+        self.postgres = postgres
         self.bugs = frozenset(bugs)
         unknown = self.bugs - set(BUGS)
         assert not unknown, f"unknown bugs {unknown}"
@@ -176,10 +179,34 @@ class StoringReceiver:
 
     # --- lifecycle -----------------------------------------------------------------------
 
+    def _connect(self) -> Any:
+        if self.postgres is None:
+            return sqlite3.connect(self.db_path)
+        import psycopg
+
+        return psycopg.connect(self.postgres)
+
+    def _sql(self, text: str) -> str:
+        if self.postgres is None:
+            return text
+        return text.replace("?", "%s").replace("INSERT OR IGNORE", "INSERT")
+
+    def _time(self, text: Any) -> str | None:
+        value = _sql_time(text)
+        # PostgreSQL reads a zone-less literal in the session's TimeZone: say it is UTC.
+        return value + "+00:00" if value is not None and self.postgres is not None else value
+
     def _setup(self) -> None:
-        with contextlib.closing(sqlite3.connect(self.db_path)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+        with contextlib.closing(self._connect()) as db:
+            if self.postgres is None:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+            else:
+                schema = _SCHEMA.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "SERIAL PRIMARY KEY")
+                for name in ("start_time", "end_time", "connected_at"):
+                    schema = schema.replace(f"{name} TEXT", f"{name} TIMESTAMPTZ")
+                db.execute("DROP TABLE IF EXISTS calls, legs")
+                db.execute(schema)
             if "duplicates-twice" not in self.bugs:
                 db.execute(_UNIQUE)
             db.commit()
@@ -241,7 +268,7 @@ class StoringReceiver:
         return 200, {"success": True}
 
     def _work(self) -> None:
-        db = sqlite3.connect(self.db_path)
+        db = self._connect()
         try:
             while True:
                 item = self._queue.get()
@@ -253,12 +280,14 @@ class StoringReceiver:
                     wait = self.delay_s  # a slow consumer: every item takes the full delay
                 if wait > 0:
                     time.sleep(wait)
-                with contextlib.suppress(Exception):
+                try:
                     self._store(db, doc)
+                except Exception:  # noqa: BLE001  (a receiver that drops what it cannot store)
+                    db.rollback()
         finally:
             db.close()
 
-    def _store(self, db: sqlite3.Connection, doc: dict[str, Any]) -> None:
+    def _store(self, db: Any, doc: dict[str, Any]) -> None:
         body = doc["payload"]
         status = body.get("sessionStatus")
         if "status-wrong" in self.bugs and status in ("NO_ANSWER", "BUSY", "ERROR"):
@@ -266,16 +295,19 @@ class StoringReceiver:
         errors = body.get("errorDetails") or {}
         code = errors.get("errorCode")
         verb = "INSERT" if "duplicates-twice" in self.bugs else "INSERT OR IGNORE"
+        conflict = ""
+        if self.postgres is not None and verb == "INSERT OR IGNORE":
+            conflict = " ON CONFLICT (session_id) DO NOTHING"
         cursor = db.execute(
-            f"{verb} INTO calls (session_id, sub_account_id, session_status, start_time, "
+            self._sql(f"{verb} INTO calls (session_id, sub_account_id, session_status, start_time, "
             "end_time, last_action, call_count, error_code, error_msg, client_request_id, "
-            "stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + conflict),
             (
                 body["sessionId"],
                 body.get("subAccountId"),
                 status,
-                _sql_time(body.get("startTime")),
-                _sql_time(body.get("endTime")),
+                self._time(body.get("startTime")),
+                self._time(body.get("endTime")),
                 body.get("lastAction"),
                 body.get("callCount"),
                 int(code) if code is not None else None,
@@ -291,7 +323,7 @@ class StoringReceiver:
                 ref = leg.get("sourceRefId", leg.get("SourceRefId"))
                 quality = leg.get("callQuality") or {}
                 db.execute(
-                    "INSERT INTO legs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    self._sql("INSERT INTO legs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                     (
                         body["sessionId"],
                         name[:1].lower() + name[1:],
@@ -301,7 +333,7 @@ class StoringReceiver:
                         ref if "null-string" in self.bugs else _null(ref),
                         _null(leg.get("destinationRefId")),
                         leg.get("callDuration"),
-                        _sql_time(leg.get("connectedTimestamp")),
+                        self._time(leg.get("connectedTimestamp")),
                         quality.get("mos"),
                     ),
                 )

@@ -1,0 +1,165 @@
+"""SQL read-back from a real PostgreSQL server: started for the session on a free loopback port
+in a temporary directory (as the `postgres` user when the tests run as root), stopped at the
+end; skipped with the reason when no server can be started here (`make test` installs one)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from emitter.cli import cli
+from verify.storing_receiver import LEGS_QUERY, SESSION_QUERY, StoringReceiver
+
+PASSWORD = "pg-s3cret-pw"  # noqa: S105  (the throwaway test server's own password)
+
+
+def _bindir() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    return Path(candidates[0]).parent if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A libpq DSN of a fresh server's `app` database (user app, password auth over TCP)."""
+    bindir = _bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries (initdb) here: `make test` installs them")
+    run_as: list[str] = []
+    owner = None
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no `postgres` user to run the server as")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    home = Path(tempfile.mkdtemp(prefix="vss-pg-"))
+    data, pwfile = home / "data", home / "pw"
+    pwfile.write_text(PASSWORD + "\n")
+    if owner is not None:
+        for path in (home, pwfile):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    port = _free_port()
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*run_as, *argv], capture_output=True, text=True, check=False)
+
+    started = False
+    try:
+        init = run(
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "app",
+            "--auth=scram-sha-256",
+            f"--pwfile={pwfile}",
+            "-E",
+            "UTF8",
+        )
+        if init.returncode != 0:
+            pytest.skip(f"initdb failed: {init.stderr.strip().splitlines()[-1:]}")
+        options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off"
+        start = run(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(home / "log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
+        if start.returncode != 0:
+            pytest.skip(f"PostgreSQL did not start: {start.stdout.strip()[-200:]}")
+        started = True
+        dsn = f"postgresql://app:{PASSWORD}@127.0.0.1:{port}/postgres"
+        import psycopg
+
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE app")
+        yield dsn.rsplit("/", 1)[0] + "/app"
+    finally:
+        if started:
+            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def verify_file(path: Path, dsn: str) -> Path:
+    url = dsn.replace("postgresql://", "postgresql+psycopg://")
+    path.write_text(
+        f"sql: {url}\nquery: {SESSION_QUERY}\nlegs_query: {LEGS_QUERY}\nwithin: 2s\nsettle: 0.4s\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("bugs", [(), ("status-wrong",)], ids=["correct", "status-wrong"])
+def test_check_verify_reads_back_from_postgresql(
+    postgres: str, tmp_path: Path, bugs: tuple[str, ...]
+) -> None:
+    with StoringReceiver(tmp_path / "unused.db", bugs=bugs, postgres=postgres) as receiver:
+        verify = verify_file(tmp_path / "v.yaml", postgres)
+        result = CliRunner().invoke(
+            cli,
+            [
+                "check",
+                receiver.url,
+                "--seed",
+                "5",
+                "-k",
+                "scenario/",
+                "-k",
+                "docs/",
+                "-k",
+                "data/timestamp",
+                "-k",
+                "delivery/dup",
+                "--verify",
+                str(verify),
+            ],
+        )
+    assert PASSWORD not in result.output
+    assert "postgresql+psycopg://app:***@127.0.0.1:" in result.output
+    if bugs:
+        assert result.exit_code == 1, result.output
+        assert "sessionStatus: stored 'COMPLETED', expected 'BUSY'" in result.output
+    else:
+        assert result.exit_code == 0, result.output
+        assert "stored as expected" in result.output
+
+
+def test_a_postgresql_error_is_one_line_naming_file_and_key(postgres: str, tmp_path: Path) -> None:
+    verify = tmp_path / "v.yaml"
+    url = postgres.replace("postgresql://", "postgresql+psycopg://")
+    query = "SELECT * FROM no_such_table WHERE id = :sessionId"
+    verify.write_text(f"sql: {url}\nquery: {query}\n")
+    result = CliRunner().invoke(
+        cli, ["check", "http://127.0.0.1:9/vss", "--seed", "1", "--verify", str(verify)]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {verify}: key `query`: SQL postgresql+psycopg://")
+    assert "no_such_table" in result.stderr
+    assert PASSWORD not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
