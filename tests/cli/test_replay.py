@@ -334,3 +334,56 @@ def test_foreign_results_file_exits_2_with_one_line(fixture_file: Path, tmp_path
     assert result.exit_code == 2
     assert result.stderr.count("Error:") == 1
     assert "beyond the end of the source" in result.stderr
+
+
+@pytest.fixture
+def fast_receiver() -> Iterator[str]:
+    """bench/fast_receiver.py: a raw uvloop receiver far faster than any one-core sender, so
+    the sender is certainly the bottleneck (the reference receiver might be instead)."""
+    script = Path(__file__).resolve().parents[2] / "bench" / "fast_receiver.py"
+    proc = subprocess.Popen([sys.executable, str(script), "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = proc.stdout.readline().split()[1]
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_a_rate_no_sender_can_keep_ends_on_time_and_says_so(
+    fast_receiver: str, tmp_path: Path
+) -> None:
+    # Run as a real process, as a user would: a million a second for 2 s from a file.
+    source = tmp_path / "many.ndjson"
+    # More small payloads than any one core sends in 2 s, so the schedule outruns the sender.
+    source.write_bytes(b"".join(b'{"payload":{"sessionId":"s-%d"}}\n' % i for i in range(300_000)))
+    report = tmp_path / "report.json"
+    argv = [VSS_EMITTER, "replay", fast_receiver, str(source), "--rate", "1000000/s"]
+    done = subprocess.run(
+        [*argv, "--duration", "2s", "--report-json", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    data = json.loads(report.read_text())
+    assert done.returncode == (0 if data["failed"] == 0 else 1), done.stderr
+    assert data["sender_saturated"] is True
+    assert data["sender_lag"]["max_lag_ms"] > 0
+    assert data["sender_lag"]["unsent"] > 0
+    assert "SENDER SATURATED" in done.stdout
+    assert "the sender's own lag" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("0", "Invalid --workers `0`"), ("many", "Invalid --workers `many`")],
+)
+def test_bad_workers_is_one_error_line(fixture_file: Path, value: str, message: str) -> None:
+    result = invoke("http://127.0.0.1:9/", str(fixture_file), "--rate", "max", "--workers", value)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
