@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import servers
 
 from emitter.check import ProbeResult, run_check
 from emitter.deliver import DeliveryConfig
-from tests import servers
 
 MISSING_CALL_ID = b'{"success": false, "message": "Missing call id"}'
 

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import buggy_receivers as bug
@@ -26,16 +25,10 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-@pytest.fixture(scope="module")
-def reference() -> Iterator[ReferenceReceiver]:
-    with ReferenceReceiver() as receiver:
-        yield receiver
-
-
 def test_check_against_a_good_receiver_exits_0_with_a_line_per_probe(
-    reference: ReferenceReceiver,
+    vss_receiver: ReferenceReceiver,
 ) -> None:
-    result = run("check", reference.url, "--seed", "12", *FAST)
+    result = run("check", vss_receiver.url, "--seed", "12", *FAST)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith(f"vss-emitter check: {len(catalogue())} probes against ")
@@ -46,9 +39,9 @@ def test_check_against_a_good_receiver_exits_0_with_a_line_per_probe(
 
 
 def test_check_prints_a_drawn_seed_so_the_run_can_be_repeated(
-    reference: ReferenceReceiver,
+    vss_receiver: ReferenceReceiver,
 ) -> None:
-    result = run("check", reference.url, "-k", "docs/", *FAST)
+    result = run("check", vss_receiver.url, "-k", "docs/", *FAST)
     assert result.exit_code == 0
     assert "pass --seed" in result.stderr
 
@@ -147,23 +140,23 @@ def test_an_unusable_url_exits_2_with_one_error_line(url: str, message: str) -> 
 
 
 def test_retries_are_refused_because_a_check_judges_the_first_answer(
-    reference: ReferenceReceiver,
+    vss_receiver: ReferenceReceiver,
 ) -> None:
-    before = reference.counts.deliveries
-    result = run("check", reference.url, "--retries", "1,10")
+    before = vss_receiver.counts.deliveries
+    result = run("check", vss_receiver.url, "--retries", "1,10")
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: --retries does not apply to check")
-    assert reference.counts.deliveries == before  # nothing was sent
+    assert vss_receiver.counts.deliveries == before  # nothing was sent
 
 
-def test_probe_selection_that_matches_nothing_exits_2(reference: ReferenceReceiver) -> None:
-    result = run("check", reference.url, "-k", "no-such-probe")
+def test_probe_selection_that_matches_nothing_exits_2(vss_receiver: ReferenceReceiver) -> None:
+    result = run("check", vss_receiver.url, "-k", "no-such-probe")
     assert result.exit_code == 2
     assert "no probe name contains 'no-such-probe'" in result.stderr
 
 
-def test_k_runs_only_the_selected_probes(reference: ReferenceReceiver) -> None:
-    result = run("check", reference.url, "-k", "duplicate", "--probe", "docs/", *FAST)
+def test_k_runs_only_the_selected_probes(vss_receiver: ReferenceReceiver) -> None:
+    result = run("check", vss_receiver.url, "-k", "duplicate", "--probe", "docs/", *FAST)
     assert result.exit_code == 0
     assert "9 passed, 0 failed" in result.output  # 7 docs/ examples, 2 duplicate probes
 
@@ -239,9 +232,9 @@ def test_an_auth_refusal_naming_the_token_never_shows_it_anywhere(
 
 
 def test_the_header_line_shows_the_user_but_not_the_password_of_the_url(
-    reference: ReferenceReceiver,
+    vss_receiver: ReferenceReceiver,
 ) -> None:
-    url = reference.url.replace("http://", "http://alice:pa55w0rd@")
+    url = vss_receiver.url.replace("http://", "http://alice:pa55w0rd@")
     result = run("check", url, "-k", "docs/example-success", "--seed", "1", *FAST)
     assert result.exit_code == 0, result.output
     assert "pa55w0rd" not in result.output
@@ -254,11 +247,11 @@ def test_the_header_line_shows_the_user_but_not_the_password_of_the_url(
     "option", [("--auth-header", "Bearer tökén"), ("-H", "X-A: 😀"), ("-H", "X(y): 1")]
 )
 def test_a_header_that_cannot_be_sent_exits_2_before_any_probe(
-    reference: ReferenceReceiver, option: tuple[str, str]
+    vss_receiver: ReferenceReceiver, option: tuple[str, str]
 ) -> None:
-    before = reference.counts.deliveries
-    result = run("check", reference.url, *option, *FAST)
+    before = vss_receiver.counts.deliveries
+    result = run("check", vss_receiver.url, *option, *FAST)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert "tökén" not in result.output
-    assert reference.counts.deliveries == before
+    assert vss_receiver.counts.deliveries == before

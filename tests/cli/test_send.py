@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,26 +31,20 @@ def no_traceback(result: Result) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-@pytest.fixture
-def receiver() -> Iterator[ReferenceReceiver]:
-    with ReferenceReceiver() as running:
-        yield running
-
-
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> servers.SelfSignedCert:
     return servers.self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
-def test_all_acked_exits_0_with_one_line_per_ack(receiver: ReferenceReceiver) -> None:
-    result = run("send", receiver.url, "completed", "no-answer", "-n", "2", "--seed", "7")
+def test_all_acked_exits_0_with_one_line_per_ack(vss_receiver: ReferenceReceiver) -> None:
+    result = run("send", vss_receiver.url, "completed", "no-answer", "-n", "2", "--seed", "7")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert [line[0] for line in lines[:4]] == ["✓"] * 4
     assert "completed" in lines[0]
     assert "no-answer" in lines[2]
-    assert lines[-1].startswith(f"4 sent to {receiver.url}: 4 acked")
-    sent = [d.session_id for d in receiver.deliveries]
+    assert lines[-1].startswith(f"4 sent to {vss_receiver.url}: 4 acked")
+    sent = [d.session_id for d in vss_receiver.deliveries]
     assert len(sent) == 4
     assert all(sid in result.stdout for sid in sent if sid)
 
@@ -64,10 +57,10 @@ def test_generated_bytes_are_the_generators_canonical_bytes() -> None:
     assert [r.body for r in server.requests] == expected
 
 
-def test_default_is_one_payload_of_the_mixed_scenario(receiver: ReferenceReceiver) -> None:
-    result = run("send", receiver.url)
+def test_default_is_one_payload_of_the_mixed_scenario(vss_receiver: ReferenceReceiver) -> None:
+    result = run("send", vss_receiver.url)
     assert result.exit_code == 0
-    assert len(receiver.deliveries) == 1
+    assert len(vss_receiver.deliveries) == 1
     assert "  mixed" in result.stdout
     assert "seed:" in result.stderr  # a drawn seed is printed so the run can be repeated
 
@@ -116,7 +109,9 @@ def test_dead_host_exits_1_with_its_outcome(url: str, outcome: str) -> None:
 @pytest.mark.parametrize(
     "url", ["ftp://example.com/hook", "example.com/hook", "http://", "http://exa mple.com/"]
 )
-def test_malformed_url_exits_2_with_one_error_line(url: str, receiver: ReferenceReceiver) -> None:
+def test_malformed_url_exits_2_with_one_error_line(
+    url: str, vss_receiver: ReferenceReceiver
+) -> None:
     result = run("send", url, "--seed", "1")
     no_traceback(result)
     assert result.exit_code == 2
@@ -125,16 +120,16 @@ def test_malformed_url_exits_2_with_one_error_line(url: str, receiver: Reference
     assert result.stdout == ""
 
 
-def test_unknown_scenario_exits_2_before_sending(receiver: ReferenceReceiver) -> None:
-    result = run("send", receiver.url, "completed", "no-such-scenario", "--seed", "1")
+def test_unknown_scenario_exits_2_before_sending(vss_receiver: ReferenceReceiver) -> None:
+    result = run("send", vss_receiver.url, "completed", "no-such-scenario", "--seed", "1")
     no_traceback(result)
     assert result.exit_code == 2
     assert "no-such-scenario" in result.stderr
-    assert receiver.deliveries == []
+    assert vss_receiver.deliveries == []
 
 
-def test_missing_file_exits_2(tmp_path: Path, receiver: ReferenceReceiver) -> None:
-    result = run("send", receiver.url, "-f", str(tmp_path / "absent.ndjson"))
+def test_missing_file_exits_2(tmp_path: Path, vss_receiver: ReferenceReceiver) -> None:
+    result = run("send", vss_receiver.url, "-f", str(tmp_path / "absent.ndjson"))
     no_traceback(result)
     assert result.exit_code == 2
     assert "absent.ndjson" in result.stderr
@@ -155,12 +150,12 @@ def test_files_are_sent_verbatim_and_reported_by_file_and_line(tmp_path: Path) -
     assert "1f048a84-ea6d-11ee-911b-078f7290bf52" in out
 
 
-def test_stdin_is_read_as_ndjson(receiver: ReferenceReceiver) -> None:
+def test_stdin_is_read_as_ndjson(vss_receiver: ReferenceReceiver) -> None:
     payloads = list(generate("completed", seed=3, n=2))
     stdin = "\n".join(dumps(p).decode() for p in payloads) + "\n"
-    result = run("send", receiver.url, "-f", "-", stdin=stdin)
+    result = run("send", vss_receiver.url, "-f", "-", stdin=stdin)
     assert result.exit_code == 0, result.output
-    assert [d.body for d in receiver.deliveries] == [dumps(p) for p in payloads]
+    assert [d.body for d in vss_receiver.deliveries] == [dumps(p) for p in payloads]
     assert "-:2" in result.stdout
 
 
@@ -175,8 +170,8 @@ def test_a_line_that_is_not_json_is_skipped_and_exits_2(tmp_path: Path) -> None:
     assert f"{fixture}:2  skipped" in result.stdout
 
 
-def test_json_output_is_one_object_per_ack(receiver: ReferenceReceiver) -> None:
-    result = run("send", receiver.url, "completed", "-n", "3", "--seed", "2", "--json")
+def test_json_output_is_one_object_per_ack(vss_receiver: ReferenceReceiver) -> None:
+    result = run("send", vss_receiver.url, "completed", "-n", "3", "--seed", "2", "--json")
     assert result.exit_code == 0
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 3
@@ -276,7 +271,7 @@ def test_an_illegal_header_name_exits_2_as_a_usage_error() -> None:
     assert server.requests == []
 
 
-def test_a_fifo_is_read_like_a_file(receiver: ReferenceReceiver, tmp_path: Path) -> None:
+def test_a_fifo_is_read_like_a_file(vss_receiver: ReferenceReceiver, tmp_path: Path) -> None:
     # What `send -f <(zcat captured.ndjson.gz)` hands over: a pipe, not a regular file.
     fifo = tmp_path / "captured.ndjson"
     os.mkfifo(fifo)
@@ -288,10 +283,10 @@ def test_a_fifo_is_read_like_a_file(receiver: ReferenceReceiver, tmp_path: Path)
 
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
-    result = run("send", receiver.url, "-f", str(fifo))
+    result = run("send", vss_receiver.url, "-f", str(fifo))
     writer.join(timeout=10)
     assert result.exit_code == 0, result.output
-    assert [d.body for d in receiver.deliveries] == [dumps(p) for p in payloads]
+    assert [d.body for d in vss_receiver.deliveries] == [dumps(p) for p in payloads]
 
 
 def test_a_directory_given_as_a_file_says_it_is_a_directory(tmp_path: Path) -> None:

@@ -298,7 +298,7 @@ def test_replay_html_without_matplotlib_exits_2_naming_the_extra_before_sending(
 def test_check_verify_page_diffs_the_expected_record_against_the_stored_one(
     tmp_path: Path,
 ) -> None:
-    from tests.verify.storing_receiver import StoringReceiver
+    from verify.storing_receiver import StoringReceiver
 
     page = tmp_path / "v.html"
     with StoringReceiver(tmp_path / "app.db", bugs=("status-wrong",)) as receiver:
@@ -315,7 +315,7 @@ def test_check_verify_page_diffs_the_expected_record_against_the_stored_one(
 
 
 def test_replay_verify_page_counts_and_explains_sessions_stored_twice(tmp_path: Path) -> None:
-    from tests.verify.storing_receiver import StoringReceiver
+    from verify.storing_receiver import StoringReceiver
 
     page = tmp_path / "rv.html"
     with StoringReceiver(tmp_path / "app.db", bugs=("duplicates-twice",)) as receiver:

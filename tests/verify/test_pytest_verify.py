@@ -12,7 +12,7 @@ import emitter.generator
 import emitter.report
 import emitter.scenarios
 import emitter.verify
-from tests.verify.storing_receiver import StoringReceiver
+from verify.storing_receiver import StoringReceiver
 
 # pytester's in-process runs drop modules first imported inside them (see test_pytest_plugin).
 KEEP_LOADED = (emitter.generator, emitter.report, emitter.scenarios, emitter.verify)

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from emitter.cli import cli
-from tests.verify.storing_receiver import StoringReceiver
+from verify.storing_receiver import StoringReceiver
 
 
 def run(*args: str) -> Result:
