@@ -100,10 +100,14 @@ async def _delivery(receiver: ReferenceReceiver, request: web.BaseRequest) -> we
     if status == 200 and not duplicate and session_id is not None and receiver.store is not None:
         # Ack first, process afterwards (8x8's advice): the answer is on the wire before the
         # session is handed to the store's writer, which keeps it in arrival order, so a
-        # read-back sent after this ack is queued behind the record it asks for.
-        await response.prepare(request)
-        await response.write_eof()
-        receiver.store.submit(session_id, body)
+        # read-back sent after this ack is queued behind the record it asks for. Handed over
+        # also when the sender left before its ack: the session counts as seen, so a
+        # redelivery would be a duplicate and never stored otherwise.
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        finally:
+            receiver.store.submit(session_id, body)
     return response
 
 
