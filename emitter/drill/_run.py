@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from emitter._pacing import DEFAULT_LATE_AFTER_S
-from emitter._source import Item
 from emitter.drill._faults import BurstGate, DuplicatePlan, Faults, fault_rng, reorder
 from emitter.drill._figures import (
     DUPLICATE,
@@ -33,6 +32,7 @@ from emitter.drill._figures import (
 )
 from emitter.drill._slo import Actuals, Threshold, Verdict, evaluate
 from emitter.drill._stages import Stage, StagePacer, StagePlan
+from emitter.sources import Item
 
 T = TypeVar("T")
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from emitter._source import Item
 from emitter.drill import (
     DUPLICATE,
     FIRST,
@@ -25,6 +24,7 @@ from emitter.drill import (
     stage_figures,
 )
 from emitter.report._drill import format_drill
+from emitter.sources import Item
 
 
 def _on_time(recorder: Recorder, plan: StagePlan, *, start: float, latency: float) -> None:
