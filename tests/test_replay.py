@@ -696,3 +696,26 @@ def test_generated_payloads_fed_from_a_child_process_are_the_same_stream() -> No
 def test_a_fed_scenario_that_cannot_load_is_one_error_line() -> None:
     with pytest.raises(InputError, match="no-such-scenario"):
         next(fed(["no-such-scenario"], seed=1, start_at=None))
+
+
+def test_coverage_counted_beside_the_run_equals_counting_inline(tmp_path: Path) -> None:
+    from emitter.coverage import Coverage
+    from emitter.replay._census import Census, CensusSpec
+    from emitter.replay._results import to_send
+
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 80)
+    acked = Acked()
+    spec = CensusSpec((str(path),), (), None, None, 60, acked)
+    census = Census(spec)
+    drawn = list(itertools.islice(census.counted(iter(FileSource([path]))), 37))
+    beside = Coverage()
+    census.finish(beside)
+    inline = Coverage()
+    for item in to_send(FileSource([path]), limit=60, acked=acked, skipped=[0]):
+        if item.index >= len(drawn):
+            break
+        assert item.body is not None
+        inline.add_body(item.body)
+    assert beside.payloads == inline.payloads == 37
+    assert beside.counts == inline.counts

@@ -36,7 +36,7 @@ def worth_feeding(*, rate: float | None, limit: int | None) -> bool:
 def fed(names: list[str], *, seed: int, start_at: datetime | None) -> Iterator[Item]:
     """The items of ScenarioSource(names, seed, start_at), generated in a child process.
 
-    The child is a plain `python -m emitter.replay._feed` (not multiprocessing), so a
+    The child is a plain `python -m emitter.replay._child feed` (not multiprocessing), so a
     library caller's unguarded script is never re-imported; batches come as length-prefixed
     pickles on its stdout, its stderr carries a refused scenario's one-line error.
     """
@@ -44,7 +44,7 @@ def fed(names: list[str], *, seed: int, start_at: datetime | None) -> Iterator[I
         {"names": names, "seed": seed, "start_at": start_at.isoformat() if start_at else None}
     )
     child = subprocess.Popen(  # noqa: S603  (this interpreter, this module, our own argv)
-        [sys.executable, "-m", "emitter.replay._feed", spec, str(os.getpid())],
+        [sys.executable, "-m", "emitter.replay._child", "feed", spec, str(os.getpid())],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -96,7 +96,3 @@ def main(argv: list[str]) -> None:
     spec = json.loads(argv[0])
     start_at = datetime.fromisoformat(spec["start_at"]) if spec["start_at"] else None
     _produce(spec["names"], spec["seed"], start_at, int(argv[1]))
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -24,6 +24,7 @@ from emitter.deliver import (
 )
 from emitter.drill import DrillState
 from emitter.errors import InputError, UsageError
+from emitter.replay._census import Census, CensusSpec
 from emitter.replay._engine import Run, loop_factory, quiet_gc, tls_context
 from emitter.replay._feed import fed, worth_feeding
 from emitter.replay._results import (
@@ -37,6 +38,7 @@ from emitter.replay._results import (
 )
 from emitter.replay._stats import distribution
 from emitter.replay._types import (
+    BAD_INPUT,
     DEFAULT_SCENARIO,
     Percentiles,
     Progress,
@@ -46,6 +48,10 @@ from emitter.replay._types import (
 from emitter.replay._workers import Tally, WorkerSpec, run_workers, start_wall
 from emitter.report._replay import rate_text
 from emitter.sources import FileSource, Item, ScenarioSource
+
+# A child counting coverage costs ~0.3 s to start: worth it from about a second of sending.
+_CENSUS_MIN_BYTES = 4 << 20
+_CENSUS_MIN_PAYLOADS = 5_000
 
 
 def replay(
@@ -77,6 +83,8 @@ def replay(
     target = check_url(url)
     headers = request_headers(config)
     _check_settings(settings, files=files, scenarios=scenarios)
+    if settings.workers > 1 and drill is not None:
+        raise UsageError("--workers does not combine with a drill; drop one of them")
     # Everything that can refuse the run is checked before the results file is touched, so
     # a refused run leaves no header behind (and its rerun is not told "already exists").
     tls = tls_context(config)
@@ -85,8 +93,6 @@ def replay(
     shown = redact(display_url(target), config_secrets(config, url=target))
     writer = _open_results(settings, config, plan, previous, shown)
     if settings.workers > 1:
-        if drill is not None:
-            raise UsageError("--workers does not combine with a drill; drop one of them")
         if writer is not None:
             writer.close()  # the header is written; the workers append their records
         spec = WorkerSpec(
@@ -102,7 +108,10 @@ def replay(
             workers=settings.workers,
             start_wall=start_wall(),
         )
+        census = _census(coverage, settings, plan, previous, always=True)
         tally, error, fatal = run_workers(spec, on_progress=on_progress, notice=notice)
+        if census is not None and coverage is not None:
+            census.finish(coverage, drawn=tally.sent + tally.outcomes.get(BAD_INPUT, 0))
         if fatal is not None:
             raise fatal
         return _report(tally, settings, plan, shown, error, skipped=tally.skipped)
@@ -117,14 +126,58 @@ def replay(
         on_progress=on_progress,
         notice=notice,
     )
-    if coverage is not None:  # opt-in: reading every body costs ~40 us of the sender's time
+    census = _census(coverage, settings, plan, previous)
+    if census is not None:
+        run.items = census.counted(run.items)
+    elif coverage is not None:  # opt-in: reading every body costs ~40 us of the sender's time
         run.items = observe(run.items, coverage)
     if drill is not None:
         run.items = drill.items(run.items, rate=settings.rate)
         drill.attach(run)
-    _execute(run, writer)
+    try:
+        _execute(run, writer)
+    finally:
+        if census is not None and coverage is not None:
+            census.finish(coverage)
     error = writer.error if writer is not None else None
     return _report(run, settings, plan, shown, error, skipped=plan.skipped[0])
+
+
+def _census(
+    coverage: Coverage | None,
+    settings: ReplaySettings,
+    plan: _Plan,
+    previous: Previous,
+    *,
+    always: bool = False,
+) -> Census | None:
+    """A child process counting coverage beside the run, when that is worth its start-up."""
+    if coverage is None or "-" in plan.files:
+        return None
+    if not always:
+        if plan.files:
+            big = sum(_size(path) for path in plan.files) >= _CENSUS_MIN_BYTES
+        else:
+            big = settings.limit is None or settings.limit >= _CENSUS_MIN_PAYLOADS
+        if not big:
+            return None
+    return Census(
+        CensusSpec(
+            files=plan.files,
+            scenarios=plan.scenarios,
+            seed=plan.seed,
+            start_at=plan.start_at,
+            limit=settings.limit,
+            acked=previous.acked,
+        )
+    )
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 @dataclass
@@ -136,6 +189,8 @@ class _Plan:
     seed: int | None  # the scenario seed; None for files
     start_at: datetime | None  # the scenario start time, as given or stored
     skipped: list[int]  # a one-element counter the filter bumps for each payload resume skips
+    files: tuple[str, ...] = ()  # the files as given (empty for a scenario source)
+    scenarios: tuple[str, ...] = ()  # the scenarios generated (empty for files)
 
 
 def _check_settings(
@@ -152,6 +207,8 @@ def _check_settings(
         raise UsageError("--ramp needs a rate to climb to, e.g. --rate 200/s --ramp 30s")
     if settings.resume and settings.results is None:
         raise UsageError("--resume needs --results FILE: the file tells what was already acked")
+    if settings.workers > 1 and any(str(path) == "-" for path in files):
+        raise UsageError("--workers needs files or --scenario: stdin can be read only once")
 
 
 def _previous_run(settings: ReplaySettings, notice: Callable[[str], None]) -> Previous:
@@ -225,6 +282,8 @@ def _open_source(
         seed=seed if isinstance(source, ScenarioSource) else None,
         start_at=start_at,
         skipped=skipped,
+        files=tuple(str(path) for path in files),
+        scenarios=() if files else tuple(scenarios or [DEFAULT_SCENARIO]),
     )
 
 

@@ -152,8 +152,6 @@ def run_workers(
     notice: Callable[[str], None],
 ) -> tuple[Tally, str | None, VssEmitterError | None]:
     """Runs the workers to the end; returns the merged tally, a results-file error, a fatal."""
-    if "-" in spec.files:
-        raise UsageError("--workers needs files or --scenario: stdin can be read only once")
     context = multiprocessing.get_context("spawn")  # no fork: the caller may run threads
     results: multiprocessing.queues.Queue[Any] = context.Queue()
     procs = [

@@ -1,0 +1,140 @@
+"""The contract coverage of what a replay drew from its source, counted beside the run.
+
+Counting a payload's coverage means parsing its JSON: about 40 us, more than sending it. On the
+sender's thread that halved `--rate max` whenever a report was asked for. So a child process
+(`python -m emitter.replay._child census`) reads the same source through the same resume and limit
+filter, and counts the payloads in order, never ahead of how many the sender has drawn (told
+five times a second); at the end it counts up to the final number and hands the Coverage back.
+The counts are the same as counting inline, for a source that can be read twice (files and
+scenarios; stdin is counted inline).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+from emitter.coverage import Coverage
+from emitter.replay._results import Acked, to_send
+from emitter.sources import FileSource, Item, ScenarioSource
+
+_TELL_EVERY_S = 0.2
+
+
+@dataclass(frozen=True)
+class CensusSpec:
+    """The source as the run reads it (all picklable)."""
+
+    files: tuple[str, ...]
+    scenarios: tuple[str, ...]
+    seed: int | None
+    start_at: datetime | None
+    limit: int | None
+    acked: Acked
+
+
+class Census:
+    """The child that counts; `counted()` wraps the run's items to tell it how far to go."""
+
+    def __init__(self, spec: CensusSpec) -> None:
+        self.drawn = 0
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "emitter.replay._child", "census"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self._child.stdin is not None
+        self._to: IO[bytes] = self._child.stdin
+        data = pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)
+        self._to.write(len(data).to_bytes(8, "big") + data)
+        self._to.flush()
+        self._stop = threading.Event()
+        self._teller = threading.Thread(target=self._tell, daemon=True)
+        self._teller.start()
+
+    def counted(self, items: Iterator[Item]) -> Iterator[Item]:
+        for item in items:
+            self.drawn += 1
+            yield item
+
+    def _tell(self) -> None:
+        told = -1
+        while not self._stop.wait(_TELL_EVERY_S):
+            if self.drawn != told:
+                told = self.drawn
+                with contextlib.suppress(OSError, ValueError):
+                    self._to.write(b"%d\n" % told)
+                    self._to.flush()
+
+    def finish(self, coverage: Coverage, *, drawn: int | None = None) -> None:
+        """Counts up to `drawn` (default: what counted() saw) and adds it into `coverage`."""
+        self._stop.set()
+        self._teller.join()
+        final = self.drawn if drawn is None else drawn
+        try:
+            self._to.write(b"end %d\n" % final)
+            self._to.close()
+            assert self._child.stdout is not None
+            # Our own child's output on a private pipe, never data from outside.
+            got = pickle.loads(self._child.stdout.read())  # noqa: S301
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError):
+            return  # the child died: the report shows no coverage rather than a wrong one
+        finally:
+            self._child.wait(timeout=30)
+            if self._child.stdout is not None:
+                self._child.stdout.close()
+        coverage.payloads += got.payloads
+        for name, counter in got.counts.items():
+            coverage.counts.setdefault(name, type(counter)()).update(counter)
+
+
+def main() -> None:
+    given = sys.stdin.buffer
+    spec: CensusSpec = pickle.loads(given.read(int.from_bytes(given.read(8), "big")))  # noqa: S301
+    allowed = [0]
+    final: list[int | None] = [None]
+    moved = threading.Condition()
+
+    def listen() -> None:
+        for line in given:
+            with moved:
+                if line.startswith(b"end "):
+                    final[0] = int(line[4:])
+                else:
+                    allowed[0] = int(line)
+                moved.notify_all()
+        with moved:
+            if final[0] is None:
+                final[0] = allowed[0]  # the parent went away: count what it had drawn
+            moved.notify_all()
+
+    threading.Thread(target=listen, daemon=True).start()
+    source: Any
+    if spec.files:
+        source = FileSource(list(spec.files))
+    else:
+        source = ScenarioSource(list(spec.scenarios), seed=spec.seed or 0, start_at=spec.start_at)
+    coverage = Coverage()
+    stream = to_send(source, limit=spec.limit, acked=spec.acked, skipped=[0])
+    for count, item in enumerate(stream):
+        with moved:
+            while count >= (allowed[0] if final[0] is None else final[0]):
+                if final[0] is not None:
+                    break
+                moved.wait()
+            if final[0] is not None and count >= final[0]:
+                break
+        if item.body is not None:
+            coverage.add_body(item.body)
+    with moved:
+        while final[0] is None:
+            moved.wait()
+    sys.stdout.buffer.write(pickle.dumps(coverage, protocol=pickle.HIGHEST_PROTOCOL))
+    sys.stdout.buffer.flush()
