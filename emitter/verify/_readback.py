@@ -176,7 +176,11 @@ def _engine(config: VerifyConfig) -> sqlalchemy.Engine:
         ) from None
     secrets = config.secrets()
     try:
-        return sqlalchemy.create_engine(config.sql, pool_pre_ping=True)
+        # A check polls many sessions at once from many threads: a pool as wide as that,
+        # so no read queues for a connection (the default pool holds 5 plus 10 overflow).
+        return sqlalchemy.create_engine(
+            config.sql, pool_pre_ping=True, pool_size=8, max_overflow=40
+        )
     except sqlalchemy.exc.NoSuchModuleError:
         raise VerifyConfigError(
             redact(
