@@ -461,3 +461,24 @@ def test_stop_returns_while_clients_hold_connections_open() -> None:
         midway.close()
     with pytest.raises(httpx.ConnectError):
         httpx.post(rx.url, content=dump(clean_payload()), timeout=5)
+
+
+def test_a_gzip_body_is_judged_as_sent_not_inflated(receiver: ReferenceReceiver) -> None:
+    import gzip
+
+    body = gzip.compress(dump(clean_payload()))
+    response = post(receiver.url, body, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 400
+    assert response.json()["findings"][0]["rule"] == "json"
+
+
+def test_a_content_length_that_is_not_a_number_is_refused_400_in_json(
+    receiver: ReferenceReceiver,
+) -> None:
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"
+    answer = raw_exchange(receiver.url, request)
+    assert status_of(answer) == 400
+    error = json.loads(answer.partition(b"\r\n\r\n")[2])["error"]
+    assert error.startswith("Content-Length is not a byte count")
+    (delivery,) = receiver.deliveries
+    assert (delivery.status, delivery.path) == (400, "-")
