@@ -1,8 +1,9 @@
 """The receiver conformance suite: the probe catalogue, running it against a URL, its results.
 
 Module map: `_model` (result types), `_runtime` (what a probe sees while running), `_judging`
-(acks to verdicts), `_surgery` (payload legs and timestamps), `_catalogue` (every probe),
-`_runner` (selection and the run), `_demo` (the check against the embedded receiver).
+(acks to verdicts), `_surgery` (payload legs and timestamps), `_mutations` (what a mutation
+probe changes), `_catalogue` (every probe), `_runner` (selection and the run), `_verifying`
+(read-back after each probe), `_demo` (the check against the embedded receiver).
 """
 
 from __future__ import annotations
