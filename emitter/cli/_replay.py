@@ -12,7 +12,10 @@ import click
 from emitter._pacing import parse_duration, parse_rate
 from emitter._timing import check_instant
 from emitter.cli._base import cli, delivery_options, resolve_seed, seed_option
+from emitter.cli._drill import drill_options, finish_drill
+from emitter.coverage import Coverage
 from emitter.deliver import DeliveryConfig
+from emitter.drill import DrillState
 from emitter.errors import InputError, UsageError
 from emitter.replay import (
     DEFAULT_CONCURRENCY,
@@ -22,9 +25,9 @@ from emitter.replay import (
     format_progress,
     format_summary,
     replay,
-    write_report_json,
 )
 from emitter.replay._workers import workers_count
+from emitter.report._html import write_reports
 
 
 def _start_at(raw: str | None) -> datetime | None:
@@ -52,11 +55,11 @@ def _start_at(raw: str | None) -> datetime | None:
 )
 @click.option(
     "--rate",
-    required=True,
+    default=None,
     metavar="R",
     help="Requests per second or minute, e.g. 50/s or 3000/m, or `max` (as fast as the "
     "receiver and --concurrency allow). Open loop: sends keep their schedule whatever the "
-    "receiver does.",
+    "receiver does. Required unless --stages or a --drill file sets the load.",
 )
 @click.option(
     "--concurrency",
@@ -104,6 +107,15 @@ def _start_at(raw: str | None) -> datetime | None:
     help="Write the run's figures (counts, rate, latency percentiles, outcomes) as JSON.",
 )
 @click.option(
+    "--html",
+    "html",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="PATH",
+    help="Write a self-contained HTML report: summary, HDR latency plot, rate, p99 and "
+    "outcomes over time, contract coverage (needs the `report` extra: matplotlib).",
+)
+@click.option(
     "--start-at",
     default=None,
     metavar="TIME",
@@ -120,6 +132,7 @@ def _start_at(raw: str | None) -> datetime | None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress line and no summary table.")
 @seed_option
 @delivery_options
+@drill_options
 @click.pass_context
 def replay_command(
     ctx: click.Context,
@@ -134,11 +147,13 @@ def replay_command(
     results: Path | None,
     resume: bool,
     report_json: Path | None,
+    html: Path | None,
     start_at: str | None,
     quiet: bool,
     workers: str,
     seed: int | None,
     delivery: DeliveryConfig,
+    drill: DrillState | None,
 ) -> None:
     """Replay fixture files (NDJSON, streamed) or generated payloads to URL at a steady rate.
 
@@ -167,6 +182,14 @@ def replay_command(
     )
     if report_json is not None:
         check_report_path(report_json)  # before the run: a typo must not lose its figures
+    if html is not None:
+        from emitter.report._html import check_html_path
+        from emitter.report._plots import require_plotting
+
+        require_plotting()  # so is a missing plotting library
+        check_html_path(html)
+    # Counting what was sent costs the sender ~40 us a payload: only for a report that shows it.
+    coverage = Coverage() if report_json is not None or html is not None else None
     progress = _progress_printer(enabled=not quiet and sys.stderr.isatty())
     report = replay(
         url=url,
@@ -179,13 +202,20 @@ def replay_command(
         draw_seed=resolve_seed,
         on_progress=progress,
         on_notice=lambda text: click.echo(f"warning: {text}", err=True),
+        drill=drill,
+        coverage=coverage,
     )
     if progress is not None:
         click.echo("\r\033[K", nl=False, err=True)
+    if drill is not None:  # stages, faults, thresholds, read-back: see docs/drills.md
+        finish_drill(
+            ctx, report, drill, quiet=quiet, report_json=report_json, html=html, coverage=coverage
+        )
     if not quiet:
         click.echo(format_summary(report))
-    if report_json is not None:
-        write_report_json(report, report_json)
+    page = write_reports(report.as_dict(), coverage, report_json=report_json, html=html)
+    if page is not None:
+        click.echo(f"HTML report: {page}")
     if report.error is not None:
         raise InputError(report.error)
     ctx.exit(report.exit_code)
