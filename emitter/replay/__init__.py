@@ -7,7 +7,7 @@ Modules: `_types` (settings, report, percentiles), `_results` (results log and r
 from __future__ import annotations
 
 from emitter.replay._conn import classify_exception
-from emitter.replay._engine import tls_context
+from emitter.replay._loop import tls_context
 from emitter.replay._run import replay
 from emitter.replay._types import (
     BAD_INPUT,

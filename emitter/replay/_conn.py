@@ -19,13 +19,30 @@ from urllib.parse import unquote, urlsplit
 
 import httptools
 
-from emitter._outcomes import Fault, Outcome, classify_os_error, closed_fault, reason
+from emitter._outcomes import Fault, Outcome, classify_os_error, closed_fault
 
 if TYPE_CHECKING:
-    from emitter.replay._engine import Job
+    from emitter._pacing import Slot
+    from emitter.sources import Item
 
 # (connection, fault, status); fault None means "answered": the engine classifies the status.
 Done = Callable[["Conn", Fault | None, int | None], None]
+
+
+class Job:
+    """One attempt to come: the payload, when it is due, which attempt."""
+
+    __slots__ = ("attempt", "item", "last", "late", "resent", "scheduled", "sent", "slot")
+
+    def __init__(self, item: Item, scheduled: float, attempt: int, slot: Slot | None) -> None:
+        self.item = item
+        self.scheduled = scheduled
+        self.attempt = attempt
+        self.slot = slot
+        self.sent = 0.0
+        self.late = False
+        self.resent = False  # sent again after a kept-alive connection closed under it
+        self.last = ""  # the outcome of the previous attempt (a retry's fallback)
 
 
 class Target:
@@ -210,4 +227,4 @@ def classify_exception(exc: BaseException) -> Outcome:
     return classify_os_error(exc, timeout_s=0.0).outcome
 
 
-__all__ = ["Conn", "Target", "classify_exception", "connect_failure", "reason"]
+__all__ = ["Conn", "Job", "Target", "classify_exception", "connect_failure"]

@@ -10,14 +10,17 @@ deadlines and samples whether the sender keeps its schedule.
 
 Two seams for callers that shape a run (drills): `items` is the stream of payloads in slot
 order (insert, duplicate or reorder there), and `observe`, when set, is called once per
-finished attempt with (item, attempt, outcome, status, reason).
+finished attempt with (item, attempt, outcome, status, reason); a drill's `hooks` get the
+stage schedule, admissions, follow-ups and the burst gate.
+
+Over 600 lines on purpose: one class holds the scheduler's state (free and busy connections,
+the due queue, retries, deadlines, the lag), and its methods keep invariants over all of it
+together; the connection, the figures and the process set-up are in modules of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import heapq
 import itertools
 import math
@@ -27,18 +30,16 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING
 
-from emitter import _tls
 from emitter._outcomes import Fault, Outcome, status_fault, timeout_fault
 from emitter._pacing import Pacer, Slot
 from emitter.deliver import DeliveryConfig, config_secrets, redact
 from emitter.errors import VssEmitterError
-from emitter.replay._conn import Conn, Target, connect_failure
+from emitter.replay._conn import Conn, Job, Target, connect_failure
 from emitter.replay._results import ResultsWriter
-from emitter.replay._stats import Latencies, Timeline
+from emitter.replay._stats import Lag, Latencies, Timeline
 from emitter.replay._types import BAD_INPUT, INTERRUPTED, Progress, ReplaySettings
 from emitter.sources import Item
 
@@ -59,41 +60,6 @@ _BUSY_SHARE = 0.6
 _LOOP_LAG_S = 0.005  # a tick this late means the loop itself could not keep up
 
 Observer = Callable[[Item, int, str, "int | None", str], None]
-
-
-class Job:
-    """One attempt to come: the payload, when it is due, which attempt."""
-
-    __slots__ = ("attempt", "item", "last", "late", "resent", "scheduled", "sent", "slot")
-
-    def __init__(self, item: Item, scheduled: float, attempt: int, slot: Slot | None) -> None:
-        self.item = item
-        self.scheduled = scheduled
-        self.attempt = attempt
-        self.slot = slot
-        self.sent = 0.0
-        self.late = False
-        self.resent = False  # sent again after a kept-alive connection closed under it
-        self.last = ""  # the outcome of the previous attempt (a retry's fallback)
-
-
-@dataclass
-class Lag:
-    """How far the sends fell behind the schedule, and whether the sender was the cause."""
-
-    saturated_s: float = 0.0  # time behind the schedule with the sender the cause
-    behind_from_s: float | None = None  # when the sender first fell behind, from the start
-    max_lag_s: float = 0.0
-    final_lag_s: float = 0.0
-    unsent: int = 0  # slots due before --duration ended that never left
-    receiver_bound_s: float = 0.0  # time behind while every connection waited for an answer
-    cpu_s: float = 0.0  # the sender's CPU time over the run (user + system)
-
-    @property
-    def saturated(self) -> bool:
-        """The sender could not keep the rate: behind for 200 ms or more, or it left slots
-        unsent at the end of --duration while it was the cause."""
-        return self.saturated_s >= 0.2 or (self.saturated_s > 0 and self.unsent > 0)
 
 
 class Run:
@@ -694,38 +660,3 @@ class Run:
             + (',"fault":"duplicate"' if job.attempt == 0 else "")
             + (f',"reason":{encode_basestring_ascii(reason)}}}\n' if reason else "}\n")
         )
-
-
-@contextlib.contextmanager
-def quiet_gc() -> Iterator[None]:
-    """Keeps the cyclic GC from scanning the interpreter's long-lived objects mid-run.
-
-    Measured at 5k req/s: with default GC settings, full collections (which walk every object
-    of the HTTP client, the generator and the stdlib) stalled the loop for tens of
-    milliseconds, made a third of the sends late and cut throughput at `max` by a third.
-    Freezing what exists at the start and collecting young objects less often removes both;
-    the run's own garbage is still collected. Everything is restored afterwards.
-    """
-    threshold = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
-
-
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
-
-
-def tls_context(config: DeliveryConfig) -> ssl.SSLContext:
-    """What the engine verifies the receiver with: the kit's one trust rule (emitter._tls)."""
-    return _tls.tls_context(verify=config.verify_tls, ca_bundle=config.ca_bundle)

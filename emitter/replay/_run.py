@@ -25,8 +25,9 @@ from emitter.deliver import (
 from emitter.drill import DrillState
 from emitter.errors import InputError, UsageError
 from emitter.replay._census import Census, CensusSpec
-from emitter.replay._engine import Run, loop_factory, quiet_gc, tls_context
+from emitter.replay._engine import Run
 from emitter.replay._feed import fed, worth_feeding
+from emitter.replay._loop import loop_factory, quiet_gc, tls_context
 from emitter.replay._results import (
     Acked,
     Previous,

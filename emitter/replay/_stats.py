@@ -1,10 +1,11 @@
-"""Replay's running figures: HDR latency histograms fed in batches, the per-second timeline.
+"""Replay's running figures: HDR latencies fed in batches, the per-second timeline, the lag.
 
 Both are built to merge: a `--workers N` run adds up each worker's histograms and buckets.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -148,3 +149,22 @@ def _percentile(values: dict[int, int], percentile: float) -> float:
         if seen >= wanted:
             return round(us / 1000.0, 3)
     return 0.0  # not reached: the ranks add up to total
+
+
+@dataclass
+class Lag:
+    """How far the sends fell behind the schedule, and whether the sender was the cause."""
+
+    saturated_s: float = 0.0  # time behind the schedule with the sender the cause
+    behind_from_s: float | None = None  # when the sender first fell behind, from the start
+    max_lag_s: float = 0.0
+    final_lag_s: float = 0.0
+    unsent: int = 0  # slots due before --duration ended that never left
+    receiver_bound_s: float = 0.0  # time behind while every connection waited for an answer
+    cpu_s: float = 0.0  # the sender's CPU time over the run (user + system)
+
+    @property
+    def saturated(self) -> bool:
+        """The sender could not keep the rate: behind for 200 ms or more, or it left slots
+        unsent at the end of --duration while it was the cause."""
+        return self.saturated_s >= 0.2 or (self.saturated_s > 0 and self.unsent > 0)

@@ -28,9 +28,10 @@ from typing import Any
 
 from emitter.deliver import DeliveryConfig
 from emitter.errors import UsageError, VssEmitterError
-from emitter.replay._engine import Lag, Run, loop_factory, quiet_gc, tls_context
+from emitter.replay._engine import Run
+from emitter.replay._loop import loop_factory, quiet_gc, tls_context
 from emitter.replay._results import Acked, ResultsWriter, to_send
-from emitter.replay._stats import Latencies, Timeline
+from emitter.replay._stats import Lag, Latencies, Timeline
 from emitter.replay._types import DEFAULT_SCENARIO, Progress, ReplaySettings
 from emitter.sources import FileSource, Item, ScenarioSource
 
