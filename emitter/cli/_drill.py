@@ -23,6 +23,9 @@ from emitter.cli._base import resolve_seed
 from emitter.coverage import Coverage
 from emitter.deliver import DeliveryConfig
 from emitter.drill._faults import (
+    DEFAULT_DRAIN_S,
+    DEFAULT_HOLD_AFTER_S,
+    DEFAULT_PROBE_EVERY_S,
     Faults,
     parse_burst_rate,
     parse_fraction,
@@ -97,6 +100,9 @@ def _settings(
         reorder=parse_reorder(reorder) if reorder is not None else d.reorder,
         burst=burst_on,
         burst_rate=parse_burst_rate(burst) if burst is not None else d.burst_rate,
+        hold_after_s=d.hold_after_s if d.hold_after_s is not None else DEFAULT_HOLD_AFTER_S,
+        probe_every_s=d.probe_every_s if d.probe_every_s is not None else DEFAULT_PROBE_EVERY_S,
+        drain_s=d.drain_s if d.drain_s is not None else DEFAULT_DRAIN_S,
     )
     thresholds = parse_slo(slo) if slo is not None else d.slo or ()
     verify_path = Path(verify) if verify is not None else d.verify

@@ -44,6 +44,7 @@ TOP_KEYS = (
 )
 SOURCE_KEYS = ("files", "scenario", "seed", "limit", "start_at")
 FAULT_KEYS = ("duplicates", "duplicate_delay", "reorder", "retries", "burst_after_failure")
+BURST_KEYS = ("rate", "hold_after", "probe_every", "drain")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class Drill:
     retries: tuple[float, ...] | None = None
     burst: bool | None = None
     burst_rate: float | None = None
+    hold_after_s: float | None = None
+    probe_every_s: float | None = None
+    drain_s: float | None = None
     slo: tuple[Threshold, ...] | None = None
     verify: Path | None = None
     verify_sample: float | None = None
@@ -196,7 +200,16 @@ def load_drill(path: str | Path) -> Drill:
     burst_value = faults_data.get("burst_after_failure")
     burst: bool | None = None
     burst_rate: float | None = None
-    if burst_value is not None and burst_value is not False:
+    hold_after_s = probe_every_s = drain_s = None
+    if isinstance(burst_value, dict):
+        # The long form: {rate: 500/s, hold_after: 1s, probe_every: 1s, drain: 30s}.
+        burst = True
+        gate = _Keyed(where, burst_value, "faults.burst_after_failure.", BURST_KEYS)
+        burst_rate = gate.get("rate", lambda v: parse_burst_rate(_text(v)))
+        hold_after_s = gate.get("hold_after", _seconds)
+        probe_every_s = gate.get("probe_every", _seconds)
+        drain_s = gate.get("drain", _seconds)
+    elif burst_value is not None and burst_value is not False:
         burst = True
         if burst_value is not True:
             burst_rate = faults.get("burst_after_failure", lambda v: parse_burst_rate(_text(v)))
@@ -228,6 +241,9 @@ def load_drill(path: str | Path) -> Drill:
         retries=faults.get("retries", _retries),
         burst=burst,
         burst_rate=burst_rate,
+        hold_after_s=hold_after_s,
+        probe_every_s=probe_every_s,
+        drain_s=drain_s,
         slo=top.get("slo", _slo),
         verify=None if verify is None else folder / verify,
         verify_sample=top.get(

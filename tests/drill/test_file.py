@@ -62,6 +62,20 @@ def test_paths_are_relative_to_the_drill_file(tmp_path: Path) -> None:
     assert drill.rate == "50/s"
 
 
+def test_burst_after_failure_long_form_sets_the_gate(tmp_path: Path) -> None:
+    drill = load_drill(
+        _write(
+            tmp_path,
+            "faults:\n  burst_after_failure:\n    rate: 200/s\n    hold_after: 2s\n"
+            "    probe_every: 0.5s\n    drain: 1m\n",
+        )
+    )
+    assert drill.burst is True
+    assert (drill.burst_rate, drill.hold_after_s, drill.drain_s) == (200.0, 2.0, 60.0)
+    with pytest.raises(UsageError, match=r"unknown key `faults\.burst_after_failure\.holdafter`"):
+        load_drill(_write(tmp_path, "faults:\n  burst_after_failure:\n    holdafter: 2s\n"))
+
+
 def test_burst_after_failure_true_means_max(tmp_path: Path) -> None:
     drill = load_drill(_write(tmp_path, "faults:\n  burst_after_failure: true\n"))
     assert drill.burst is True
