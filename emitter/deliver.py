@@ -236,16 +236,8 @@ def deliver(
     own = client is None
     active = build_client(config) if client is None else client
     try:
-        ack = _attempt_with_retries(
-            active,
-            url=target,
-            body=body,
-            headers=headers,
-            config=config,
-            secrets=secrets,
-            sleep=sleep,
-            on_retry=on_retry,
-        )
+        post = _Post(url=target, body=body, headers=headers, config=config, secrets=secrets)
+        ack = _attempt_with_retries(active, post, sleep=sleep, on_retry=on_retry)
     finally:
         if own:
             active.close()
@@ -274,14 +266,21 @@ def deliver_all(
             )
 
 
+@dataclass(frozen=True)
+class _Post:
+    """One delivery's request, the same bytes on every attempt."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    config: DeliveryConfig
+    secrets: tuple[str, ...]
+
+
 def _attempt_with_retries(
     client: httpx.Client,
+    post: _Post,
     *,
-    url: str,
-    body: bytes,
-    headers: dict[str, str],
-    config: DeliveryConfig,
-    secrets: tuple[str, ...],
     sleep: Callable[[float], None],
     on_retry: Callable[[Ack, float], None] | None,
 ) -> Ack:
@@ -289,35 +288,25 @@ def _attempt_with_retries(
     # error, timeout, 4xx, 5xx), with the same bytes, so the sessionId stays the same.
     attempt = 1
     while True:
-        ack = replace(
-            _attempt(client, url=url, body=body, headers=headers, config=config, secrets=secrets),
-            attempt=attempt,
-        )
-        if ack.ok or attempt > len(config.retries):
+        ack = replace(_attempt(client, post), attempt=attempt)
+        if ack.ok or attempt > len(post.config.retries):
             return ack
-        delay = config.retries[attempt - 1]
+        delay = post.config.retries[attempt - 1]
         if on_retry is not None:
             on_retry(ack, delay)
         sleep(delay)
         attempt += 1
 
 
-def _attempt(
-    client: httpx.Client,
-    *,
-    url: str,
-    body: bytes,
-    headers: dict[str, str],
-    config: DeliveryConfig,
-    secrets: tuple[str, ...],
-) -> Ack:
+def _attempt(client: httpx.Client, post: _Post) -> Ack:
+    config, secrets = post.config, post.secrets
     started = time.monotonic()
     budget = Budget(deadline=started + config.timeout_s)
     token = BUDGET.set(budget)
     status: int | None = None
     try:
         request = client.build_request(
-            "POST", url, content=body, headers=headers, timeout=config.timeout_s
+            "POST", post.url, content=post.body, headers=post.headers, timeout=config.timeout_s
         )
         response = client.send(request, stream=True, follow_redirects=False)
         try:

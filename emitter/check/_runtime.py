@@ -133,25 +133,17 @@ class _ProbeRun:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
 
+@dataclass(frozen=True, kw_only=True)
 class _Suite:
-    def __init__(
-        self,
-        *,
-        url: str,
-        config: DeliveryConfig,
-        seed: int,
-        burst: int,
-        client: httpx.Client,
-        choice: _ScenarioChoice,
-        verifier: CheckVerifier | None = None,
-    ) -> None:
-        self.verifier = verifier
-        self.choice = choice
-        self.url = url
-        self.config = config
-        self.seed = seed
-        self.burst = burst
-        self.client = client
+    """What every probe of one run shares: the target, the delivery settings, the client."""
+
+    url: str
+    config: DeliveryConfig
+    seed: int
+    burst: int
+    client: httpx.Client
+    choice: _ScenarioChoice
+    verifier: CheckVerifier | None = None
 
 
 def example_bytes(which: str) -> bytes:
