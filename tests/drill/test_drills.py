@@ -408,3 +408,30 @@ def test_the_command_line_load_replaces_the_file_load(
     assert _report(report)["stages"] == []
     assert _report(report)["sent"] == 20
     assert _report(report)["rate"] == "200/s"
+
+
+def test_sessions_held_for_a_receiver_that_never_comes_back_fail_as_held(
+    start_receiver: Start, tmp_path: Path
+) -> None:
+    url = start_receiver("--outage", "0.3,0,600")  # refuses from 0.3 s on, for good
+    fixture = _fixture(tmp_path / "captured.ndjson", 100)
+    drill = tmp_path / "drill.yaml"
+    drill.write_text(
+        f"source:\n  files: [{fixture.name}]\nrate: 100/s\n"
+        "faults:\n  burst_after_failure: {hold_after: 0.2s, probe_every: 0.2s, drain: 0.5s}\n"
+        "slo: recovery<10s\n",
+        encoding="utf-8",
+    )
+    report = tmp_path / "report.json"
+    result = _replay(url, "--drill", str(drill), "--report-json", str(report))
+    assert result.exit_code == 1, result.output
+    data = _report(report)
+    assert data["acked"] + data["failed"] == 100
+    assert data["outcomes"]["held"] > 0
+    assert data["faults"]["holds"] == 1
+    (outage,) = data["outages"]
+    assert outage["ended_at"] is None
+    assert outage["unrecovered"] > 0
+    (verdict,) = data["slo"]["thresholds"]
+    assert not verdict["ok"]
+    assert "never acked" in result.output
