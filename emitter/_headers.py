@@ -44,8 +44,9 @@ def parse_header(raw: str, *, option: str = "-H") -> tuple[str, str]:
     """
     name, sep, value = raw.partition(":")
     if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
-        words = raw.split(None, 1)
-        shown = (words[0].rstrip(":") + " ...") if len(words) > 1 else raw.strip()
+        # Only what stands before the first space or colon is shown, never what follows it.
+        first = re.split(r"[\s:]", raw.strip(), maxsplit=1)[0]
+        shown = first if first == raw.strip() else f"{first or ':'} ..."
         raise DeliveryConfigError(
             f"invalid header {shown!r}: expected 'Name: value', e.g. {option} {_EXAMPLE}"
         )
