@@ -71,10 +71,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from emitter._canonical import canonical
-    from emitter.check import CheckReport, ProbeResult, run_check
-    from emitter.contract import Finding, contract_schema, validate, validate_bytes
     from emitter._outcomes import Outcome, classify_status
     from emitter._payload import dumps
+    from emitter.check import CheckReport, ProbeResult, run_check
+    from emitter.contract import Finding, contract_schema, validate, validate_bytes
     from emitter.deliver import Ack, DeliveryConfig
     from emitter.errors import (
         DeliveryConfigError,

@@ -280,8 +280,9 @@ def _value_item(index: int, value: object, body: bytes | None, where: str) -> It
 
 def record_item(index: int, record: Record) -> Item:
     """The Item to send for a Record: its bytes verbatim, or canonical bytes for an element."""
-    where = record.where if record.line is not None or record.element is not None else None
-    where = where or f"{record.name}:1"
+    # A whole document is reported as `file:1`, as send and replay have always named it.
+    whole = record.line is None and record.element is None
+    where = f"{record.name}:1" if whole else record.where
     if record.error is not None:
         return Item(index, None, None, where, f"not JSON ({record.error})")
     if record.value is UNPARSED:
