@@ -2,7 +2,8 @@
 
 Output consumes a finished CheckReport; nothing here sends anything or decides a verdict.
 Module map: `_terminal` (terminal lines), `_json` (`--report-json`), `_junit` (`--junit-xml`),
-`_files` (`--save-failures`); every file is written by emitter._atomic.
+`_files` (`--save-failures`), `_html` and `templates/` (`--html` pages of check, send, replay and
+coverage), `_plots` (replay's SVG plots); every file is written by emitter._atomic.
 """
 
 from __future__ import annotations
