@@ -5,7 +5,8 @@
 The receiver acks at once and stores each session 100 ms later into SQLite (WAL), as 8x8
 advises receivers to work (tests/verify/storing_receiver.py). `check --verify` reads every
 session back over HTTP and over SQL with the default waits (within 5 s, settle 1 s). Goal:
-`check --verify` under 3x the time of `check`. Three runs each (one with --quick); min-max.
+`check --verify` under 3x the time of `check`. Three runs each (one with --quick); min-max,
+as a CLI subprocess (what a user waits for) and as a library call (run_check, in process).
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ def _wall(args: list[str]) -> float:
     return wall
 
 
+def _library(url: str, seed: int, verify: Path | None) -> float:
+    from emitter.check import run_check
+    from emitter.deliver import DeliveryConfig
+    from emitter.verify import load_verify_file
+
+    config = load_verify_file(verify) if verify is not None else None
+    started = time.perf_counter()
+    report = run_check(url=url, config=DeliveryConfig(), seed=seed, verify=config)
+    wall = time.perf_counter() - started
+    if not report.ok:
+        raise SystemExit(f"check failed: {report.failed} probes")
+    return wall
+
+
 def _spread(walls: list[float]) -> str:
     return f"{min(walls):.2f}-{max(walls):.2f} s"
 
@@ -50,18 +65,24 @@ def main() -> int:
                 kind: receiver.verify_file(directory, kind=kind, within="5s", settle="1s")
                 for kind in ("http", "sql")
             }
-            plain: list[float] = []
-            verified: dict[str, list[float]] = {kind: [] for kind in files}
+            figures: dict[str, dict[str, list[float]]] = {"CLI": {}, "library": {}}
             for seed in range(runs):
-                plain.append(_wall(["check", receiver.url, "--seed", str(seed)]))
-                for kind, path in files.items():
-                    args = ["check", receiver.url, "--seed", str(100 + seed), "--verify", str(path)]
-                    verified[kind].append(_wall(args))
-    print(f"receiver: acks at once, stores 100 ms later (SQLite WAL); {runs} run(s) each, CLI")
-    print(f"  check                      {_spread(plain)}")
-    for kind, walls in verified.items():
-        ratio = f"{min(walls) / min(plain):.1f}x-{max(walls) / min(plain):.1f}x"
-        print(f"  check --verify ({kind:<4})     {_spread(walls)}   ({ratio} of check; goal < 3x)")
+                for kind, path in [("plain", None), *files.items()]:
+                    args = ["check", receiver.url, "--seed", str(100 * seed)]
+                    args += ["--verify", str(path)] if path is not None else []
+                    figures["CLI"].setdefault(kind, []).append(_wall(args))
+                    lib = _library(receiver.url, 100 * seed + 1, path)
+                    figures["library"].setdefault(kind, []).append(lib)
+    print(f"receiver: acks at once, stores 100 ms later (SQLite WAL); {runs} run(s) each")
+    for how, walls in figures.items():
+        plain = walls.pop("plain")
+        print(f"  {how:<8} check                  {_spread(plain)}")
+        for kind, verified in walls.items():
+            ratio = f"{min(verified) / min(plain):.1f}x-{max(verified) / min(plain):.1f}x"
+            print(
+                f"  {how:<8} check --verify ({kind:<4})  {_spread(verified)}   "
+                f"({ratio} of check; goal < 3x)"
+            )
     return 0
 
 

@@ -206,7 +206,8 @@ def run_check(
             with ThreadPoolExecutor(
                 max_workers=concurrency, thread_name_prefix="vss-probe"
             ) as pool:
-                results += pool.map(lambda p: _run_one(p, suite), rest)
+                ran = pool.map(lambda p: _run_one(p, suite), _first(rest, verifier))
+                results += _in_order(rest, ran)
         if verifier is not None:
             results = verifier.finish(results)
     finally:
@@ -225,6 +226,24 @@ def run_check(
         started_at=started_at,
         verify=verify.describe() if verify is not None else "",
     )
+
+
+def _waits_to_settle(probe: Probe) -> bool:
+    return probe.verify in ("once", "absent")
+
+
+def _first(probes: list[Probe], verifier: CheckVerifier | None) -> list[Probe]:
+    """Run order: with --verify, the probes judged after `settle` (duplicates, auth) first, so
+    their wait overlaps the other probes instead of ending the run; otherwise catalogue order."""
+    if verifier is None:
+        return probes
+    return sorted(probes, key=lambda p: not _waits_to_settle(p))
+
+
+def _in_order(probes: list[Probe], results: Iterable[ProbeResult]) -> list[ProbeResult]:
+    """`results` (in `_first` order) back in catalogue order."""
+    by_name = {r.name: r for r in results}
+    return [by_name[p.name] for p in probes]
 
 
 def _verifier(
