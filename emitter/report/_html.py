@@ -223,16 +223,16 @@ def _check_probe(probe: Mapping[str, Any]) -> dict[str, Any]:
     exchanges = [x for x in probe.get("exchanges", ()) if isinstance(x, Mapping)]
     verdict = probe.get("verdict", "")
     shown: list[dict[str, Any]] = []
+    distinct: dict[str, Mapping[str, Any]] = {}
     if verdict != "passed":
         # Requests that were not acked explain a failure best; else (a slow ack, an auth
-        # probe that should have been refused) every request is worth seeing.
+        # probe that should have been refused) every request is worth seeing. A burst of
+        # the same payload is shown once.
         bad = [x for x in exchanges if not (x.get("ack") or {}).get("ok")] or exchanges
-        seen: set[str] = set()
         for exchange in bad:
             key = json.dumps(exchange.get("payload"), sort_keys=True, default=str)
-            if key in seen:
-                continue
-            seen.add(key)
+            distinct.setdefault(key, exchange)
+        for exchange in list(distinct.values())[:_SHOWN_EXCHANGES]:
             shown.append(
                 {
                     "note": exchange.get("note", ""),
@@ -241,8 +241,6 @@ def _check_probe(probe: Mapping[str, Any]) -> dict[str, Any]:
                     "position": exchanges.index(exchange) + 1,
                 }
             )
-            if len(shown) == _SHOWN_EXCHANGES:
-                break
     slowest = max(
         (float((x.get("ack") or {}).get("elapsed_s") or 0.0) for x in exchanges), default=None
     )
@@ -257,7 +255,7 @@ def _check_probe(probe: Mapping[str, Any]) -> dict[str, Any]:
         "slowest_ms": None if slowest is None else slowest * 1000.0,
         "requests": len(exchanges),
         "shown": shown,
-        "more": max(0, len({id(x) for x in exchanges}) - len(shown)) if shown else 0,
+        "more": len(distinct) - len(shown),  # distinct payloads not shown
         "verification": _verification(probe),
     }
 

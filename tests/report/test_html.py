@@ -345,3 +345,16 @@ def test_no_secret_reaches_the_page(tmp_path: Path) -> None:
     assert "pw-5c2e" not in text
     assert "tok-8d41" not in text
     assert "ops:***@" in text
+
+
+def test_a_failing_burst_shows_each_distinct_payload_once_and_at_most_three() -> None:
+    def exchange(n: int) -> dict[str, Any]:
+        return {"note": "", "payload": {"n": n}, "ack": {"ok": False, "outcome": "timeout"}}
+
+    probe = {"name": "delivery/burst", "verdict": "failed", "severity": "failure"}
+    same = render_check_html({"probes": [{**probe, "exchanges": [exchange(1)] * 20}]})
+    assert same.count("<h4>Request ") == 1
+    assert "more distinct payload" not in same
+    mixed = render_check_html({"probes": [{**probe, "exchanges": [exchange(n) for n in range(5)]}]})
+    assert mixed.count("<h4>Request ") == 3
+    assert "… and 2 more distinct payload(s)" in mixed
