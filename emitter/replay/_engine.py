@@ -570,11 +570,14 @@ class Run:
             )
             outcome = answer.outcome
             reason = "" if outcome is Outcome.ACKED else redact(answer.reason, self.secrets)
-        self.from_schedule.add(now - job.scheduled)
-        self.from_send.add(now - job.sent)
+        waited = self.from_schedule.add(now - job.scheduled)
+        if job.sent == job.scheduled:  # at `max`: the same latency, rounded once
+            self.from_send.add_us(waited)
+        else:
+            self.from_send.add(now - job.sent)
         self._record(job, now, outcome.value, status, late, reason)
         acked = outcome is Outcome.ACKED
-        self.timeline.done(int(now - self.started), acked=acked, latency_s=now - job.scheduled)
+        self.timeline.done(int(now - self.started), acked=acked, latency_us=waited)
         if self.observe is not None:
             self.observe(job.item, job.attempt, outcome.value, status, reason)
         retries = self.config.retries
@@ -597,7 +600,7 @@ class Run:
             pass  # a drill's duplicate: the payload's own outcome is already counted
         elif acked:
             self.acked += 1
-            self.outcomes[Outcome.ACKED.value] += 1
+            self.outcomes["acked"] += 1
         elif retry:
             retry_job = Job(job.item, now + retries[job.attempt - 1], job.attempt + 1, None)
             retry_job.last = outcome.value

@@ -42,8 +42,18 @@ class Latencies:
         self.hist = HdrHistogram(HIST_LOW_US, HIST_HIGH_US, 3)
         self.pending: dict[int, int] = {}
 
-    def add(self, seconds: float) -> None:
-        us = rounded_us(seconds)
+    def add(self, seconds: float) -> int:
+        """Counts one latency; returns it as counted (rounded microseconds), to reuse."""
+        us = int(seconds * 1e6)
+        shift = us.bit_length() - 11
+        if shift > 0:
+            us = (us >> shift) << shift
+        pending = self.pending
+        pending[us] = pending.get(us, 0) + 1
+        return us
+
+    def add_us(self, us: int) -> None:
+        """Counts a latency `add` already rounded (the same value in two histograms)."""
         pending = self.pending
         pending[us] = pending.get(us, 0) + 1
 
@@ -99,12 +109,22 @@ class Timeline:
         if late:
             bucket[3] += 1
 
-    def done(self, second: int, *, acked: bool, latency_s: float) -> None:
+    def done(
+        self,
+        second: int,
+        *,
+        acked: bool,
+        latency_us: int | None = None,
+        latency_s: float | None = None,
+    ) -> None:
+        """An attempt finished in `second`, this long after its schedule: `latency_us` as
+        rounded_us gave it (the engine's hot path), or `latency_s`."""
+        if latency_us is None:
+            latency_us = rounded_us(latency_s or 0.0)
         bucket = self._bucket(second)
         bucket[1 if acked else 2] += 1
         values = bucket[4]
-        us = rounded_us(latency_s)
-        values[us] = values.get(us, 0) + 1
+        values[latency_us] = values.get(latency_us, 0) + 1
 
     def failed(self, second: int) -> None:
         self._bucket(second)[2] += 1
