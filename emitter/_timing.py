@@ -64,12 +64,17 @@ MAX_YEAR: Final = 9000
 
 
 def parse_instant(text: str, *, option: str = "--start-at") -> datetime:
-    """An ISO 8601 instant ('2026-11-24T10:00:00Z'); no zone means UTC. UsageError otherwise."""
+    """An ISO 8601 instant ('2026-11-24T10:00:00Z'); no zone means UTC. UsageError otherwise.
+
+    The one parser of a start time on the command line: generate, replay and Locust
+    (`--vss-start-at`) accept and refuse the same values with the same message.
+    """
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(
-            f"invalid instant {text!r}: expected ISO 8601, e.g. 2026-11-24T10:00:00Z"
+            f"invalid {option} {text!r}: expected an ISO 8601 time, e.g. {option} "
+            "2026-11-24T10:00:00Z"
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)

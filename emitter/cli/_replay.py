@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from emitter._pacing import parse_duration, parse_rate
-from emitter._timing import check_instant
+from emitter._timing import parse_instant
 from emitter.cli._base import cli, delivery_options, resolve_seed, seed_option
 from emitter.cli._drill import drill_options, finish_drill
 from emitter.coverage import Coverage
 from emitter.deliver import DeliveryConfig
 from emitter.drill import DrillState
-from emitter.errors import InputError, UsageError
+from emitter.errors import InputError
 from emitter.replay import (
     DEFAULT_CONCURRENCY,
     Progress,
@@ -31,15 +31,7 @@ from emitter.report._html import write_reports
 
 
 def _start_at(raw: str | None) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise UsageError(
-            f"Invalid --start-at `{raw}`: expected an ISO 8601 time, e.g. 2024-03-25T06:00:00Z"
-        ) from None
-    return check_instant(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    return None if raw is None else parse_instant(raw)
 
 
 @cli.command("replay")

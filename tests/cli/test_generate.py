@@ -208,7 +208,7 @@ def test_set_overrides_fields_in_every_payload() -> None:
         (["completed", "--set", "payload.subAccountId"], "PATH=VALUE"),
         (["no-such-scenario"], "unknown scenario 'no-such-scenario'"),
         (["--all", "busy"], "not both"),
-        (["completed", "--start-at", "tomorrow"], "invalid instant 'tomorrow'"),
+        (["completed", "--start-at", "tomorrow"], "invalid --start-at 'tomorrow'"),
         (["completed", "--start-at", "9999-12-31T23:59:59Z"], "between the years 1970 and 9000"),
         (["completed", "--start-at", "0001-01-01T00:00:00Z"], "between the years 1970 and 9000"),
         (["completed", "--set", "payload.details.callA.callQuality.mos=NaN"], "not JSON"),

@@ -110,7 +110,7 @@ def test_duration_bounds_a_scenario_run(receiver: ReferenceReceiver, tmp_path: P
         (("--rate", "5/s", "--scenario", "mixed"), "Error: give fixture files or --scenario"),
         (("--rate", "5/s", "--resume"), "Error: --resume needs --results FILE"),
         (("--rate", "max", "--ramp", "5s"), "Error: --ramp needs a rate"),
-        (("--rate", "5/s", "--start-at", "yesterday"), "Error: Invalid --start-at `yesterday`"),
+        (("--rate", "5/s", "--start-at", "yesterday"), "Error: invalid --start-at 'yesterday'"),
     ],
     ids=["rate", "duration", "ramp", "files-and-scenario", "resume", "ramp-max", "start-at"],
 )
