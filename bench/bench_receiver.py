@@ -5,9 +5,9 @@
 Each figure is requests per second answered by a receiver process pinned to core 1 while the
 load generator runs on core 0 (`taskset`), min-max over three runs (one with --quick):
 
-- `hey` (Debian package `hey`; `make bench` installs it with bench/install_peers.sh), 16 connections, one
-  valid body posted again and again: after the first, every delivery is a duplicate, so this
-  is the HTTP path and the dedupe check, without contract validation;
+- `hey` (Debian package `hey`; `make bench` installs it with bench/install_peers.sh), 16
+  connections, one valid body posted again and again: after the first, every delivery is a
+  duplicate, so this is the HTTP path and the dedupe check, without contract validation;
 - `vss-emitter replay FILE --rate max`, 16 in flight, unique valid payloads (Voice Messaging,
   IVR, Number Masking, quirks): every delivery is parsed, validated and linted, and with
   `--store` its canonical record is written after the ack.
