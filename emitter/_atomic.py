@@ -44,15 +44,21 @@ def _cannot(target: Path, exc: OSError, example: str) -> UsageError:
 
 
 def atomic_write(
-    path: str | os.PathLike[str], data: bytes, *, example: str = "--report-json build/vss.json"
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    example: str = "--report-json build/vss.json",
+    make_parents: bool = True,
 ) -> Path:
-    """Write `data` to `path` whole or not at all; missing folders are created.
+    """Write `data` to `path` whole or not at all; missing folders are created unless
+    `make_parents` is False (then a missing folder is the error).
 
     `example` ends the error message (the option that named the path, with a good value).
     """
     target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if make_parents:
+            target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise _cannot(target, exc, example) from None
@@ -72,13 +78,17 @@ def atomic_write(
 
 
 def check_writable(
-    path: str | os.PathLike[str], *, example: str = "--report-json build/vss.json"
+    path: str | os.PathLike[str],
+    *,
+    example: str = "--report-json build/vss.json",
+    make_parents: bool = True,
 ) -> None:
     """UsageError unless `atomic_write(path, ...)` can succeed: checked before a long run, so a
     typo in a report path does not throw the run's figures away."""
     target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if make_parents:
+            target.parent.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
             raise IsADirectoryError(21, "Is a directory")
         fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
