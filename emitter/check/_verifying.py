@@ -87,9 +87,6 @@ class CheckVerifier:
         finally:
             self._tracker.close()
 
-    def kept_credentials(self) -> tuple[str, ...]:
-        return self._kept_credentials
-
 
 def _is_other(name: str) -> bool:
     return name.strip().lower() != "authorization"
