@@ -72,8 +72,8 @@ def jsonable(value: Any) -> Any:
 
 def stored_from_json(value: Any, *, what: str) -> Stored:
     """An object (one record, not countable), an array of objects, or null/nothing."""
-    if value is None:
-        return NOT_STORED
+    if value is None or value == {}:
+        return NOT_STORED  # `null` or `{}`: an endpoint's way of saying "nothing here"
     if isinstance(value, Mapping):
         return Stored(records=(jsonable(value),), countable=False)
     if isinstance(value, list) and all(isinstance(v, Mapping) for v in value):
@@ -108,7 +108,7 @@ class HttpReadBack:
         except httpx.HTTPError as exc:
             reason = redact(str(exc) or type(exc).__name__, self.secrets)
             raise ReadBackError(f"{shown}: {reason}") from None
-        if response.status_code == 404:
+        if response.status_code in (404, 204):
             return NOT_STORED
         if response.status_code != 200:
             raise ReadBackError(

@@ -200,12 +200,20 @@ def test_a_missing_driver_names_the_package(tmp_path: Path) -> None:
 
 
 def test_a_callable_read_back_takes_none_an_object_or_a_list() -> None:
-    table: dict[str, Any] = {"a": None, "b": {"sessionId": "b"}, "c": [{"sessionId": "c"}] * 2}
+    table: dict[str, Any] = {
+        "a": None,
+        "b": {"sessionId": "b"},
+        "c": [{"sessionId": "c"}] * 2,
+        "d": {},
+        "e": [],
+    }
     read = CallableReadBack(lambda sid: table[sid])
-    assert [(len(s.records), s.countable) for s in map(read.read, "abc")] == [
+    assert [(len(s.records), s.countable) for s in map(read.read, "abcde")] == [
         (0, True),
         (1, False),
         (2, True),
+        (0, True),
+        (0, True),
     ]
     with pytest.raises(ReadBackError, match="raised KeyError"):
         read.read("zzz")
