@@ -53,6 +53,7 @@ from emitter.sources import FileSource, Item, ScenarioSource
 # A child counting coverage costs ~0.3 s to start: worth it from about a second of sending.
 _CENSUS_MIN_BYTES = 4 << 20
 _CENSUS_MIN_PAYLOADS = 5_000
+_CENSUS_MIN_S = 10.0
 
 
 def replay(
@@ -156,6 +157,8 @@ def _census(
     if coverage is None or "-" in plan.files:
         return None
     if not always:
+        if settings.duration_s is not None and settings.duration_s < _CENSUS_MIN_S:
+            return None  # the child's start-up and catch-up would outlast a short run
         if plan.files:
             big = sum(_size(path) for path in plan.files) >= _CENSUS_MIN_BYTES
         else:
