@@ -24,6 +24,7 @@ KIND_NAMES = ("first", "retry", "duplicate", "release")
 # A lone failed delivery is the receiver's bad moment, not an outage: recovery figures start
 # at this many consecutive failed attempts.
 MIN_OUTAGE_FAILURES = 3
+_NUDGE_S = 1e-7
 _HIST_LOW_US = 1
 _HIST_HIGH_US = 3_600_000_000
 
@@ -142,7 +143,10 @@ def stage_figures(recorder: Recorder, plan: StagePlan, *, start: float) -> list[
             continue
         payload = recorder.index[i]
         if kind in (FIRST, RELEASE):
-            k = max(0, bisect.bisect_right(starts, recorder.scheduled[i] - start) - 1)
+            # A slot due exactly at a stage's start belongs to it; `start + offset - start`
+            # can come back a few ulps short, hence the nudge (far below any slot spacing).
+            at = recorder.scheduled[i] - start + _NUDGE_S
+            k = max(0, bisect.bisect_right(starts, at) - 1)
             figures = stages[k]
             figures.sent += 1
             figures.late += recorder.late[i]

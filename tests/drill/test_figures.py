@@ -46,6 +46,14 @@ def test_a_run_that_kept_up_achieves_each_stage_target_exactly() -> None:
     assert first["latency_ms"]["p99"] == pytest.approx(4.0, rel=0.01)
 
 
+def test_a_slot_due_at_a_stage_boundary_belongs_to_the_new_stage() -> None:
+    plan = StagePlan(parse_stages("2s:100/s,2s:100/s"))
+    start = 123_456.789  # a monotonic clock far from zero: start + 2.0 - start != 2.0
+    recorder = Recorder()
+    _on_time(recorder, plan, start=start, latency=0.001)
+    assert [s.sent for s in stage_figures(recorder, plan, start=start)] == [200, 200]
+
+
 def test_a_sender_that_fell_behind_shows_a_lower_achieved_rate() -> None:
     plan = StagePlan(parse_stages("1s:100/s"))
     recorder = Recorder()
