@@ -47,11 +47,11 @@ def test_a_run_that_kept_up_achieves_each_stage_target_exactly() -> None:
 
 
 def test_a_slot_due_at_a_stage_boundary_belongs_to_the_new_stage() -> None:
-    plan = StagePlan(parse_stages("2s:100/s,2s:100/s"))
-    start = 123_456.789  # a monotonic clock far from zero: start + 2.0 - start != 2.0
-    recorder = Recorder()
-    _on_time(recorder, plan, start=start, latency=0.001)
-    assert [s.sent for s in stage_figures(recorder, plan, start=start)] == [200, 200]
+    plan = StagePlan(parse_stages("0.1s:100/s,0.1s:100/s,0.1s:100/s,0.7s:100/s"))
+    for start in (123_456.789, 5.3, 3141.5926):  # (start + 0.2) - start is 0.19999999999…
+        recorder = Recorder()
+        _on_time(recorder, plan, start=start, latency=0.001)
+        assert [s.sent for s in stage_figures(recorder, plan, start=start)] == [10, 10, 10, 70]
 
 
 def test_a_sender_that_fell_behind_shows_a_lower_achieved_rate() -> None:
