@@ -1,7 +1,8 @@
 """Posts one payload to each URL through the kit's Locust request path; one JSON line per URL.
 
-Run by tests in a process of its own (`python tests/locust_driver.py TIMEOUT URL...`): importing
-Locust patches the whole process with gevent, which must never happen to the pytest process.
+Run by tests in a process of its own (`python tests/locust_driver.py TIMEOUT [--vss-ca-bundle
+PATH] [--vss-insecure] URL...`): importing Locust patches the whole process with gevent, which must
+never happen to the pytest process.
 Each line is `{"url": ..., "outcome": ..., "reason": ...}`, parsed from the failure message
 Locust records for the request (`"<outcome>: <reason>"`), or `acked` when it succeeded.
 """
@@ -21,7 +22,7 @@ from emitter import locustfile
 BODY = b'{"namespace":"VOICE","eventType":"SESSION_SUMMARY","payload":{"sessionId":"s-1"}}'
 
 
-def _options(timeout_s: float) -> argparse.Namespace:
+def _options(timeout_s: float, ca_bundle: str | None, insecure: bool) -> argparse.Namespace:
     return argparse.Namespace(
         vss_scenario=None,
         vss_file=None,
@@ -32,13 +33,15 @@ def _options(timeout_s: float) -> argparse.Namespace:
         vss_header=None,
         vss_timeout=timeout_s,
         vss_accept_2xx=False,
-        vss_ca_bundle=None,
-        vss_insecure=False,
+        vss_ca_bundle=ca_bundle,
+        vss_insecure=insecure,
     )
 
 
-def post_once(url: str, timeout_s: float) -> dict[str, Any]:
-    plan = locustfile.build_plan(_options(timeout_s))
+def post_once(
+    url: str, timeout_s: float, *, ca_bundle: str | None = None, insecure: bool = False
+) -> dict[str, Any]:
+    plan = locustfile.build_plan(_options(timeout_s, ca_bundle, insecure))
     locustfile._State.plan = plan
     locustfile.VssUser.host = url  # what `--host` sets when Locust runs the user
     environment = Environment(user_classes=[locustfile.VssUser], host=url, events=locust.events)
@@ -62,9 +65,17 @@ def post_once(url: str, timeout_s: float) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> None:
-    timeout_s = float(argv[0])
-    for url in argv[1:]:
-        print(json.dumps(post_once(url, timeout_s)), flush=True)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("timeout_s", type=float)
+    parser.add_argument("--vss-ca-bundle", default=None)
+    parser.add_argument("--vss-insecure", action="store_true")
+    parser.add_argument("urls", nargs="+")
+    args = parser.parse_args(argv)
+    for url in args.urls:
+        answer = post_once(
+            url, args.timeout_s, ca_bundle=args.vss_ca_bundle, insecure=args.vss_insecure
+        )
+        print(json.dumps(answer), flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ bundle it cannot use.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -28,6 +29,9 @@ from emitter.cli import cli
 KEEP_LOADED = (emitter.generator, emitter.report, emitter.scenarios)
 
 VSS = str(Path(sys.executable).with_name("vss-emitter"))
+DRIVER = Path(__file__).with_name("locust_driver.py")
+# The inner pytest runs load only what they need (Locust's own pytest plugin would patch gevent).
+INNER_PLUGINS_OFF = tuple(f"-pno:{p}" for p in ("locust", "faker", "anyio", "hypothesispytest"))
 BODY = b'{"namespace":"VOICE","eventType":"SESSION_SUMMARY","payload":{"sessionId":"tls-1"}}'
 COMMANDS = ["send", "check", "replay", "locust", "pytest"]
 MODES = ["ca-bundle", "SSL_CERT_FILE", "untrusted"]
@@ -70,7 +74,25 @@ def _cli(
     return result.exit_code, result.output  # stdout and stderr, as a terminal shows them
 
 
+def _locust_request(url: str, extra: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """One POST through the Locust user's request path (tests/locust_driver.py, its own process):
+    exit 0 when acked, 1 when not, like `vss-emitter locust`, at a fraction of a real run's time."""
+    options = [a.replace("--ca-bundle", "--vss-ca-bundle") for a in extra]
+    done = subprocess.run(
+        [sys.executable, str(DRIVER), "5", *options, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.splitlines()[-1])
+    return (0 if answer["outcome"] == "acked" else 1), f"{answer['outcome']}: {answer['reason']}"
+
+
 def _locust(url: str, fixture: Path, extra: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """A real `vss-emitter locust --headless` run (the option checks happen before any user)."""
     args = [
         VSS, "locust", "--headless", "-u", "1", "-r", "1", "-t", "4s", "--only-summary",
         "--host", url, "--vss-file", str(fixture), "--vss-file-once", "--vss-timeout", "5",
@@ -90,6 +112,7 @@ def _pytest(
     result = pytester.runpytest(
         "--vss-target", url, "-k", "example-success", "-p", "no:cacheprovider", "-W", "default",
         "--vss-timeout", "5", *[a.replace("--ca-bundle", "--vss-ca-bundle") for a in extra],
+        *INNER_PLUGINS_OFF,
     )  # fmt: skip
     return int(result.ret), "\n".join(result.outlines + result.errlines)
 
@@ -101,11 +124,15 @@ def _run(
     extra: list[str],
     env: dict[str, str],
     pytester: pytest.Pytester,
+    *,
+    real_locust: bool = False,
 ) -> tuple[int, str]:
     if command == "locust":
         if importlib.util.find_spec("locust") is None:
             pytest.skip("needs the locust extra: pip install 'vss-emitter[locust]'")
-        return _locust(url, fixture, extra, env)
+        if real_locust:
+            return _locust(url, fixture, extra, env)
+        return _locust_request(url, extra, env)
     if command == "pytest":
         return _pytest(pytester, url, extra, env)
     return _cli(command, url, fixture, extra, env)
@@ -140,7 +167,9 @@ def test_an_unusable_ca_bundle_is_the_same_one_line_error_in_every_command(
     command: str, receiver: str, fixture: Path, tmp_path: Path, pytester: pytest.Pytester
 ) -> None:
     missing = tmp_path / "missing-ca.pem"
-    code, output = _run(command, receiver, fixture, ["--ca-bundle", str(missing)], {}, pytester)
+    code, output = _run(
+        command, receiver, fixture, ["--ca-bundle", str(missing)], {}, pytester, real_locust=True
+    )
     message = (
         f"cannot use CA bundle {str(missing)!r}: no such file or directory; expected a PEM file "
         "of CA certificates, e.g. --ca-bundle ./receiver-ca.pem"
