@@ -145,7 +145,9 @@ class StagePlan:
 
     def stage_of(self, index: int) -> int:
         """The stage (0-based) request `index` is due in; the last stage for one past the end."""
-        return max(0, bisect.bisect_right(self.bounds, index) - 1)
+        # The bounds are float sums (121.00000000000001 for 1.1 s at 110/s); the tolerance
+        # matches first_index(), so request 121 opens stage 1 in both.
+        return max(0, bisect.bisect_right(self.bounds, index + 1e-9) - 1)
 
     def offset(self, index: int) -> float:
         """Seconds from the run's start at which request `index` is due."""
