@@ -347,8 +347,13 @@ def finish_drill(
             click.echo(line)
     if verify is not None:
         click.echo(f"  {verify['line']}" if not quiet else verify["line"], err=quiet)
-        for detail in verify.get("details", [])[:10]:
-            click.echo(f"    {detail['sessionId']}: {detail['state']}: {detail['reason']}")
+        details = verify.get("details", [])
+        for detail in details[:10]:
+            shown = f"{detail['sessionId']}: {detail['state']}: {detail['reason']}"
+            click.echo(f"    {shown}", err=quiet)
+        if len(details) > 10:
+            more = f"{len(details) - 10} more (every one is in the report JSON's `verify`)"
+            click.echo(f"    ... {more}", err=quiet)
     for verdict in result.broken:
         click.echo(f"SLO broken: {verdict.describe()}", err=True)
     if report_json is not None or html is not None:
