@@ -128,13 +128,14 @@ class StageFigures:
 
 def stage_figures(recorder: Recorder, plan: StagePlan, *, start: float) -> list[StageFigures]:
     """Per-stage figures; a payload belongs to the stage its first send was due in, and so do
-    its retries. Achieved rate: first sends of the stage divided by the time they took, never
-    less than the time on-time sends would have taken (so a stage that kept up shows its
-    target exactly, and one that fell behind shows how far)."""
+    its retries. Achieved rate: the stage's first sends that actually left within its window
+    (the stage's length, or the time its sends would take on time when the run ended early),
+    divided by that window. A stage the sender kept shows its target; a few sends a
+    millisecond late at its end cost a few sends, not the rate of the whole stage; a sender
+    that fell behind shows how far."""
     stages = [
         StageFigures(stage, plan.starts[k], plan.planned(k)) for k, stage in enumerate(plan.stages)
     ]
-    last_send = [0.0] * len(stages)
     pending: dict[int, int] = {}  # payload index -> stage, until it is acked
     starts = plan.starts
     for i in range(len(recorder)):
@@ -150,7 +151,6 @@ def stage_figures(recorder: Recorder, plan: StagePlan, *, start: float) -> list[
             figures = stages[k]
             figures.sent += 1
             figures.late += recorder.late[i]
-            last_send[k] = max(last_send[k], recorder.sent[i] - start - starts[k])
         else:
             k = pending.get(payload, -1)
             if k < 0:
@@ -163,10 +163,16 @@ def stage_figures(recorder: Recorder, plan: StagePlan, *, start: float) -> list[
             pending.pop(payload, None)
         else:
             pending[payload] = k
+    windows = [plan.due_span(k, figures.sent) for k, figures in enumerate(stages)]
+    in_window = [0] * len(stages)
+    for i in range(len(recorder)):
+        if recorder.kind[i] in (FIRST, RELEASE):
+            k = max(0, bisect.bisect_right(starts, recorder.scheduled[i] - start + _NUDGE_S) - 1)
+            if recorder.sent[i] - start - starts[k] < windows[k] + _NUDGE_S:
+                in_window[k] += 1
     for k, figures in enumerate(stages):
-        if figures.sent:
-            span = max(plan.due_span(k, figures.sent), last_send[k])
-            figures.achieved_rate = figures.sent / span if span > 0 else 0.0
+        if figures.sent and windows[k] > 0:
+            figures.achieved_rate = in_window[k] / windows[k]
     return stages
 
 

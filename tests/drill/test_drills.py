@@ -221,11 +221,6 @@ def test_stages_reach_each_target_rate_where_the_receiver_keeps_up(
     for stage in stages:
         assert stage["sent"] == stage["planned"] == stage["acked"]
         assert stage["failed"] == 0
-        off = abs(stage["achieved_rate"] / stage["target_rate"] - 1)
-        if off > 0.02 and stage["late"]:
-            # The sender was descheduled (a busy shared machine): its sends left late, which
-            # the achieved rate honestly shows; the receiver is not what fell behind.
-            pytest.skip(f"machine too busy: {stage['late']} late sends in {stage['stage']}")
         assert stage["achieved_rate"] == pytest.approx(stage["target_rate"], rel=0.02)
     assert "1s:400->100/s" in result.output
 
