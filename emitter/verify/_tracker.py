@@ -28,8 +28,11 @@ from emitter.verify._config import VerifyConfig
 from emitter.verify._readback import ReadBack, ReadBackError, Stored
 from emitter.verify._session import Mode, SessionVerdict, verify_session
 
-# Waiting threads cost little: enough that the sessions of a whole check poll at once.
-DEFAULT_WORKERS: Final = 32
+# A session judged after `settle` holds its worker while it waits, and a rerun against a
+# database that kept the last run's sessions waits on every one of them: enough workers that a
+# whole check's sessions (about 100) wait side by side. Idle threads cost little; they start
+# only when needed.
+DEFAULT_WORKERS: Final = 128
 
 
 class DeliveryTracker:

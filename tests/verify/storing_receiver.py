@@ -269,6 +269,9 @@ class StoringReceiver:
 
     def _work(self) -> None:
         db = self._connect()
+        if self.postgres is None:
+            # WAL's usual setting: no fsync per commit, so storing keeps up with a burst.
+            db.execute("PRAGMA synchronous=NORMAL")
         try:
             while True:
                 item = self._queue.get()
@@ -299,9 +302,11 @@ class StoringReceiver:
         if self.postgres is not None and verb == "INSERT OR IGNORE":
             conflict = " ON CONFLICT (session_id) DO NOTHING"
         cursor = db.execute(
-            self._sql(f"{verb} INTO calls (session_id, sub_account_id, session_status, start_time, "
-            "end_time, last_action, call_count, error_code, error_msg, client_request_id, "
-            "stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + conflict),
+            self._sql(
+                f"{verb} INTO calls (session_id, sub_account_id, session_status, start_time, "
+                "end_time, last_action, call_count, error_code, error_msg, client_request_id, "
+                "stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + conflict
+            ),
             (
                 body["sessionId"],
                 body.get("subAccountId"),
