@@ -140,7 +140,9 @@ def test_the_pytest_example_verifies_probes_and_assert_stored(
     db = tmp_path / "calls.db"
     for port in serve(EXAMPLES, db):
         pytester.makeconftest(example("conftest.py").replace('"calls.db"', repr(str(db))))
-        pytester.makepyfile(test_receiver=example("test_receiver.py"))
+        # Another module name than the suite's own tests/test_receiver.py, which the full run has
+        # imported already (pytester runs in this process).
+        pytester.makepyfile(test_example_receiver=example("test_receiver.py"))
         url = f"http://127.0.0.1:{port}/webhooks/vss"
         result = pytester.runpytest("--vss-target", url, "-k", "busy", *INNER)
     result.assert_outcomes(passed=5)  # four probes send a BUSY session, and the example test
