@@ -142,7 +142,7 @@ def test_the_pytest_example_verifies_probes_and_assert_stored(
         pytester.makeconftest(example("conftest.py").replace('"calls.db"', repr(str(db))))
         # Another module name than the suite's own tests/test_receiver.py, which the full run has
         # imported already (pytester runs in this process).
-        pytester.makepyfile(test_example_receiver=example("test_receiver.py"))
+        pytester.makepyfile(test_example_receiver=example("test_vss_storage.py"))
         url = f"http://127.0.0.1:{port}/webhooks/vss"
         result = pytester.runpytest("--vss-target", url, "-k", "busy", *INNER)
     result.assert_outcomes(passed=5)  # four probes send a BUSY session, and the example test
