@@ -24,10 +24,17 @@ def url_passwords(text: str) -> list[str]:
     return [*found, decoded] if decoded else found
 
 
+# A verify file's headers exist to reach an internal endpoint: every value is treated as a
+# credential (`X-Internal-Key` is not a name the secret-header rule knows), except these.
+_PLAIN_HEADERS = frozenset(
+    {"accept", "accept-encoding", "cache-control", "content-type", "user-agent"}
+)
+
+
 def config_secrets(config: VerifyConfig) -> tuple[str, ...]:
     found: list[str] = []
     for name, value in config.headers:
-        if value and is_secret_header(name):
+        if value and (is_secret_header(name) or name.lower() not in _PLAIN_HEADERS):
             found += credential_parts(value)
     found += url_passwords(config.http)
     found += url_passwords(config.sql)

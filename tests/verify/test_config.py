@@ -29,6 +29,18 @@ def test_http_file_with_headers_and_defaults(tmp_path: Path) -> None:
     assert config.describe() == "GET http://127.0.0.1:8000/internal/vss/{sessionId}"
 
 
+def test_every_header_value_but_plain_ones_is_a_secret(tmp_path: Path) -> None:
+    config = load_verify_file(
+        write(
+            tmp_path,
+            "http: http://127.0.0.1:8000/internal/vss/{sessionId}\n"
+            "headers: {X-Internal-Key: k3y-value, Accept: application/json}\n",
+        )
+    )
+    assert "k3y-value" in config.secrets()
+    assert "application/json" not in config.secrets()
+
+
 def test_sql_file_keeps_both_queries_and_hides_the_password(tmp_path: Path) -> None:
     config = load_verify_file(
         write(
