@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 LINKED = sorted(set(re.findall(r"\]\((docs/[^)#\s]+\.md)(?:#[^)]*)?\)", README)))
 DOCS = README + "".join((ROOT / page).read_text(encoding="utf-8") for page in LINKED)
-COMMANDS = sorted(cli.commands)
+COMMANDS = sorted(cli.load_all())
 
 
 def _documented(flag: str) -> bool:

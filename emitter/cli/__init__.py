@@ -2,17 +2,6 @@
 
 from __future__ import annotations
 
-from emitter.cli import (  # noqa: F401  (importing a module registers its commands)
-    _canonical,
-    _check,
-    _contract,
-    _coverage,
-    _generate,
-    _locust,
-    _replay,
-    _send,
-    _serve,
-)
 from emitter.cli._base import cli
 
 __all__ = ["cli", "main"]

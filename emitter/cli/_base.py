@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 import os
 import secrets
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
@@ -15,14 +16,51 @@ import click
 from emitter._headers import parse_header
 from emitter._tls import check_ca_bundle
 from emitter._version import __version__
-from emitter.deliver import DeliveryConfig
 from emitter.errors import EXIT_INTERRUPTED, DeliveryConfigError, VssEmitterError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Which module defines each command. A command's module is imported only when that command runs
+# (or when help lists every command), so `vss-emitter validate` does not pay for aiohttp, the
+# replay engine or the receiver. tests/test_cli.py checks this map against the modules.
+COMMAND_MODULES = {
+    "canonical": "_canonical",
+    "check": "_check",
+    "coverage": "_coverage",
+    "demo": "_check",
+    "generate": "_generate",
+    "locust": "_locust",
+    "replay": "_replay",
+    "scenarios": "_generate",
+    "schema": "_contract",
+    "send": "_send",
+    "serve": "_serve",
+    "validate": "_contract",
+}
+
+
 class _Group(click.Group):
-    """Maps the kit's exceptions to one `Error: …` line and the documented exit code."""
+    """Maps the kit's exceptions to one `Error: …` line and the documented exit code.
+
+    Commands load lazily from `COMMAND_MODULES`: each module registers its commands on `cli`
+    when imported.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | COMMAND_MODULES.keys())
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"emitter.cli.{module}")
+        return super().get_command(ctx, cmd_name)
+
+    def load_all(self) -> Mapping[str, click.Command]:
+        """Every command, imported: for tools that walk the whole command tree."""
+        for name in COMMAND_MODULES:
+            self.get_command(click.Context(self), name)
+        return self.commands
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -149,6 +187,8 @@ def delivery_options(func: F) -> F:
         ca_bundle: str | None,
         **kwargs: Any,
     ) -> Any:
+        from emitter.deliver import DeliveryConfig  # httpx: only for the commands that deliver
+
         parsed = tuple(_parse_header(h) for h in headers)
         if ca_bundle is not None:
             check_ca_bundle(ca_bundle)  # the same one-line error in every command
