@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -155,12 +156,25 @@ def _large(payload: dict[str, Any], run: _ProbeRun) -> dict[str, Any]:
 
 
 def _late(payload: dict[str, Any], run: _ProbeRun) -> dict[str, Any]:
-    return _shift_start_to(payload, datetime.now(UTC).replace(microsecond=0) - timedelta(days=3))
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    return _own_session_id(_shift_start_to(payload, start), start)
 
 
 def _future(payload: dict[str, Any], run: _ProbeRun) -> dict[str, Any]:
     # A sender whose clock runs ahead of the receiver's: timestamps a few minutes from now.
-    return _shift_start_to(payload, datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5))
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+    return _own_session_id(_shift_start_to(payload, start), start)
+
+
+def _own_session_id(payload: dict[str, Any], start: datetime) -> dict[str, Any]:
+    # The contents depend on the clock: a sessionId derived from the seeded one and the new
+    # start keeps "same sessionId, same contents" across runs with one --seed, so --verify
+    # can compare a session an earlier run left in the receiver (docs/verify.md).
+    inner = payload.get("payload")
+    if isinstance(inner, dict) and isinstance(inner.get("sessionId"), str):
+        base = uuid.uuid5(uuid.NAMESPACE_URL, inner["sessionId"])
+        inner["sessionId"] = str(uuid.uuid5(base, start.isoformat()))
+    return payload
 
 
 def _timestamp_variants(payload: dict[str, Any], run: _ProbeRun) -> dict[str, Any]:
