@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,71 @@ def test_a_path_that_is_a_folder_is_refused_before_a_run(tmp_path: Path) -> None
         check_writable(tmp_path)
     check_writable(tmp_path / "fine.json")
     assert list(tmp_path.iterdir()) == []  # the check leaves nothing behind
+
+
+# --- what is not a regular file is never replaced ----------------------------------------------
+
+
+def test_a_symlink_survives_and_its_target_gets_the_bytes(tmp_path: Path) -> None:
+    target = tmp_path / "target.json"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.json"
+    link.symlink_to("target.json")
+    assert atomic_write(link, b"new") == link
+    assert link.is_symlink()
+    assert os.readlink(link) == "target.json"
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "target.json"]
+
+
+def test_a_dangling_symlink_creates_its_target(tmp_path: Path) -> None:
+    link = tmp_path / "link.json"
+    link.symlink_to("out/made.json")
+    atomic_write(link, b"new")
+    assert link.is_symlink()
+    assert (tmp_path / "out" / "made.json").read_bytes() == b"new"
+
+
+def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:
+    private = tmp_path / "private.json"
+    private.write_bytes(b"old")
+    private.chmod(0o600)
+    atomic_write(private, b"new")
+    assert private.read_bytes() == b"new"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+
+
+def test_a_fifo_is_written_to_not_replaced(tmp_path: Path) -> None:
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    check_writable(fifo)
+    atomic_write(fifo, b'{"ok":true}\n')
+    reader.join(timeout=10)
+    assert received == [b'{"ok":true}\n']
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["report.fifo"]  # no temporary left
+
+
+def test_a_symlink_to_dev_null_leaves_the_device_alone(tmp_path: Path) -> None:
+    link = tmp_path / "null.json"
+    link.symlink_to("/dev/null")
+    check_writable("/dev/null")
+    atomic_write("/dev/null", b"discarded")
+    atomic_write(link, b"discarded")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert os.readlink(link) == "/dev/null"
+    assert [p.name for p in tmp_path.iterdir()] == ["null.json"]
+
+
+def test_this_process_s_open_descriptor_is_written_to_in_place(tmp_path: Path) -> None:
+    sink = tmp_path / "sink.txt"
+    with sink.open("ab") as handle:
+        handle.write(b"kept\n")
+        handle.flush()
+        check_writable(f"/proc/self/fd/{handle.fileno()}")
+        atomic_write(f"/dev/fd/{handle.fileno()}", b"appended\n")
+    assert sink.read_bytes() == b"kept\nappended\n"  # not truncated, not replaced
+    assert [p.name for p in tmp_path.iterdir()] == ["sink.txt"]

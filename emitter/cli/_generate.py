@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 
 import click
 
+from emitter._atomic import atomic_writer
 from emitter._timing import parse_instant
 from emitter.cli._base import cli, resolve_seed, seed_option
 from emitter.errors import InputError, UsageError
@@ -174,17 +175,11 @@ def _write_ndjson(out: BinaryIO, items: Iterator[tuple[str, int, dict[str, Any]]
 
 
 def _write_file(path: Path, items: Iterator[tuple[str, int, dict[str, Any]]]) -> int:
-    # Written beside the target and renamed at the end, so a failed run leaves no half file.
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with partial.open("wb") as out:
-            written = _write_ndjson(out, items)
-        partial.replace(path)
-    except OSError as exc:
-        raise InputError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
-    finally:
-        partial.unlink(missing_ok=True)
-    return written
+    # The kit's one output rule: a regular file appears whole or not at all (a failed run
+    # leaves no half file); a symlink is followed; /dev/stdout, a FIFO or a device is written
+    # to directly, never replaced.
+    with atomic_writer(path, example="-o all.ndjson") as out:
+        return _write_ndjson(out, items)
 
 
 def _write_dir(folder: Path, items: Iterator[tuple[str, int, dict[str, Any]]]) -> int:

@@ -402,3 +402,30 @@ def test_dash_as_output_means_stdout_not_a_file_named_dash(
     assert to_dash.stdout == default.stdout
     assert len(to_dash.stdout.splitlines()) == 2
     assert not (tmp_path / "-").exists()
+
+
+def test_output_to_dev_stdout_prints_the_payloads_and_keeps_the_device() -> None:
+    before = Path("/dev/stdout").is_symlink()
+    to_stdout = subprocess.run(
+        [EXE, "generate", "busy", "-n", "2", "--seed", "3", "-o", "/dev/stdout"],
+        capture_output=True,
+        check=True,
+    )
+    default = subprocess.run(
+        [EXE, "generate", "busy", "-n", "2", "--seed", "3"], capture_output=True, check=True
+    )
+    assert to_stdout.stdout == default.stdout
+    assert len(to_stdout.stdout.splitlines()) == 2
+    assert Path("/dev/stdout").is_symlink() == before
+
+
+def test_output_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path: Path) -> None:
+    (tmp_path / "real.ndjson").write_bytes(b"old\n")
+    link = tmp_path / "link.ndjson"
+    link.symlink_to("real.ndjson")
+    result = run("generate", "busy", "-n", "2", "--seed", "3", "-o", str(link))
+    assert result.exit_code == 0, result.stderr
+    assert link.is_symlink()
+    assert (tmp_path / "real.ndjson").read_bytes() == run(
+        "generate", "busy", "-n", "2", "--seed", "3"
+    ).stdout_bytes
