@@ -35,6 +35,7 @@ class CheckVerifier:
         self._tracker = DeliveryTracker(config, read_back)
         self._lock = threading.Lock()
         self._pending: dict[str, list[Future[SessionVerdict]]] = {}
+        self._unchecked: set[str] = set()  # auth probes whose acked forged delivery was skipped
         # Credential-looking -H headers the auth probes keep sending: with one of them, a
         # delivery without Authorization may still be an authenticated one.
         self._kept_credentials = tuple(
@@ -50,12 +51,16 @@ class CheckVerifier:
         mode = probe.verify
         if mode == "none" or not result.exchanges:
             return
-        if mode == "absent" and self._kept_credentials:
-            # The delivery still carried another credential header: it may be authenticated,
-            # and storing it would be right. The auth probe's reason names the header.
-            return
         since = time.monotonic()
-        if mode == "absent":
+        if mode == "absent" and self._kept_credentials:
+            # The delivery still carried another credential header: one the receiver acked may
+            # be authenticated by it, and storing that would be right. One it rejected must
+            # still not be stored: the receiver itself called it forged.
+            bodies = [x.body for x in result.exchanges if not x.ack.ok]
+            if len(bodies) < len(result.exchanges):
+                with self._lock:
+                    self._unchecked.add(probe.name)
+        elif mode == "absent":
             bodies = [x.body for x in result.exchanges]
         else:
             # Only acked deliveries are the receiver's to store: 8x8 retries the others.
@@ -81,8 +86,17 @@ class CheckVerifier:
             for result in results:
                 with self._lock:
                     futures = self._pending.pop(result.name, [])
+                    unchecked = result.name in self._unchecked
                 verdicts = tuple(f.result() for f in futures)
-                judged.append(judge(result, verdicts) if verdicts else result)
+                done = judge(result, verdicts) if verdicts else result
+                if unchecked:
+                    headers = ", ".join(self._kept_credentials)
+                    done = dataclasses.replace(
+                        done,
+                        reason=f"{done.reason}; 'not stored' not checked for the acked delivery "
+                        f"(it still carried {headers}, which may authenticate it)",
+                    )
+                judged.append(done)
             return judged
         finally:
             self._tracker.close()

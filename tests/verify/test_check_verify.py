@@ -172,3 +172,26 @@ def test_secrets_of_the_verify_file_never_show(tmp_path: Path) -> None:
     assert "read-back-s3cret" not in everything
     assert "pa55word" not in everything
     assert "reader:***@127.0.0.1" in result.output
+
+
+def test_a_rejected_forged_delivery_stored_fails_even_with_another_credential_header_sent(
+    tmp_path: Path,
+) -> None:
+    # The kept X-Api-Key may authenticate a delivery the receiver acks; this one answered 401,
+    # so the receiver itself called it forged, and storing it is the bug.
+    with StoringReceiver(tmp_path / "app.db", bugs={"forged-stored"}, auth=TOKEN) as receiver:
+        verify = receiver.verify_file(tmp_path, kind="http", within="1s", settle="0.3s")
+        result = check(receiver, "-k", "auth/", "-H", "X-Api-Key: k123456", "--verify", str(verify))
+    assert result.exit_code == 1, result.output
+    assert "the rejected delivery was stored anyway" in failed_line(
+        result.output, "auth/wrong-authorization"
+    )
+
+
+def test_an_acked_forged_delivery_with_another_credential_header_says_storage_was_not_checked(
+    tmp_path: Path,
+) -> None:
+    with StoringReceiver(tmp_path / "app.db") as receiver:  # no auth: it acks everything
+        verify = receiver.verify_file(tmp_path, kind="http", within="1s", settle="0.3s")
+        result = check(receiver, "-k", "auth/", "-H", "X-Api-Key: k123456", "--verify", str(verify))
+    assert "'not stored' not checked for the acked delivery" in result.output, result.output
