@@ -73,5 +73,6 @@ def report_json(report: CheckReport) -> dict[str, Any]:
 
 
 def write_json(report: CheckReport, path: str | os.PathLike[str]) -> Path:
-    text = json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n"
+    # default=str: the last resort for a value a read-back returned that nothing made JSON-able
+    text = json.dumps(report_json(report), indent=2, ensure_ascii=False, default=str) + "\n"
     return atomic_write(path, text.encode("utf-8"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -133,6 +134,8 @@ def same_value(name: str, stored: Any, expected: Any) -> bool:
     """Whether a stored value means the canonical one (see the module docstring)."""
     if expected is None or stored is None:
         return expected is None and stored is None
+    if isinstance(stored, uuid.UUID):
+        stored = str(stored)  # a uuid column or an ORM's UUID means its string form
     if name in TIMESTAMP_FIELDS:
         left, right = _instant(stored), _instant(expected)
         if left is not None and right is not None:

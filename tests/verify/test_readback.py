@@ -226,3 +226,39 @@ def test_not_json_from_the_read_back_is_could_not_verify() -> None:
             found = verify_session(read_back, "s-1", mode="stored", within_s=0.2)
     assert "not JSON" in found.reason
     json.dumps(found.as_dict())  # reports can always serialise a verdict
+
+
+def test_orm_values_from_a_callable_read_back_compare_by_value_and_serialise() -> None:
+    # An ORM hands back UUID, Decimal, datetime, date and bytes values: each means its value.
+    import datetime as dt
+    import uuid
+    from decimal import Decimal
+
+    payload = next(generate("busy", seed=3, n=1))
+    expected = canonical(payload)
+    start = dt.datetime.fromisoformat(expected["startTime"].replace("Z", "+00:00"))
+    row = {
+        "sessionId": uuid.UUID(expected["sessionId"]),
+        "sessionStatus": memoryview(expected["sessionStatus"].encode()),
+        "startTime": start,
+        "callCount": Decimal(expected["callCount"]),
+        "stored_on": start.date(),
+    }
+    read = CallableReadBack(lambda sid: [row])
+    found = verify_session(
+        read, expected["sessionId"], mode="once", expected=[expected], within_s=0.5, settle_s=0
+    )
+    assert found.state == "stored", found.reason
+    json.dumps(found.as_dict())  # no default=: every stored value is JSON already
+    assert found.stored[0]["sessionId"] == expected["sessionId"]
+
+
+def test_the_preflight_session_id_is_a_bare_uuid() -> None:
+    import uuid
+
+    seen: list[str] = []
+    preflight(
+        CallableReadBack(lambda sid: seen.append(sid)),
+        verify_config({"http": "http://h/{sessionId}"}),
+    )
+    assert str(uuid.UUID(seen[0])) == seen[0]
