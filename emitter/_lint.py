@@ -205,7 +205,7 @@ def lint(payload: object, *, product: str | None = None) -> list[Issue]:
         issues.extend(_destination_ref(leg))
     issues.extend(_session_times(body, legs))
     if isinstance(details, dict) and len(legs) == len(leg_keys):
-        issues.extend(_session_status(body, legs))
+        issues.extend(_session_status(body, legs, product))
     issues.extend(_error_details(body, product))
     issues.extend(_unique_uuids(body, legs))
     return issues
@@ -411,7 +411,9 @@ def _session_times(body: Mapping[str, Any], legs: list[_Leg]) -> Iterator[Issue]
             )
 
 
-def _session_status(body: Mapping[str, Any], legs: list[_Leg]) -> Iterator[Issue]:
+def _session_status(
+    body: Mapping[str, Any], legs: list[_Leg], product: str | None
+) -> Iterator[Issue]:
     session = _str(body, "sessionStatus")
     if session is None:
         return
@@ -420,13 +422,14 @@ def _session_status(body: Mapping[str, Any], legs: list[_Leg]) -> Iterator[Issue
     known = [s for s in statuses if s is not None]
     if len(known) != len(statuses):
         return
-    if not vocabulary.session_status_agrees(session, known):
+    if not vocabulary.session_status_agrees(session, known, product=product):
         shown = ", ".join(f"{leg.key} {s}" for leg, s in zip(ordered, known, strict=True))
         yield Issue(
             "$.payload.sessionStatus",
             f"sessionStatus {session} disagrees with the legs ({shown or 'no legs'}); "
             "expected the status the legs imply (the last leg decides; COMPLETED needs the "
-            "first and last legs COMPLETED; UNSUBSCRIBED_CONTACT has no legs)",
+            "first and last legs COMPLETED; UNSUBSCRIBED_CONTACT has no legs; an IVR "
+            "ERROR session, whose page has no ERROR leg status, may have none)",
             "lint.session-status",
         )
 

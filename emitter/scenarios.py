@@ -272,13 +272,15 @@ def _semantic_problems(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     status = spec["session"]["status"]
     legs = spec["legs"]
     statuses = [leg["status"] for leg in legs]
-    if not spec.get("quirk") and not session_status_agrees(status, statuses):
+    agrees = session_status_agrees(status, statuses, product=product_of(spec))
+    if not spec.get("quirk") and not agrees:
         yield (
             "$.session.status",
             f"session status {status} does not agree with the legs' statuses {statuses}: "
             "the last leg decides the outcome, a COMPLETED session needs its first and last "
             "legs COMPLETED, UNSUBSCRIBED_CONTACT has no legs, the other opt-outs only "
-            "COMPLETED legs (mark the scenario `quirk: true` to break this on purpose)",
+            "COMPLETED legs, an IVR ERROR session no ERROR leg (mark the scenario "
+            "`quirk: true` to break this on purpose)",
         )
     yield from _product_problems(spec)
     quirks = spec.get("quirks", [])

@@ -97,7 +97,9 @@ def leg_key(index: int) -> str:
     return "call" + chr(ord("A") + index)
 
 
-def session_status_agrees(session_status: str, leg_statuses: Sequence[str]) -> bool:
+def session_status_agrees(
+    session_status: str, leg_statuses: Sequence[str], *, product: str | None = None
+) -> bool:
     """Whether a session status is consistent with its legs' statuses, in leg order.
 
     Generalises Number Masking's table in FACTS.md to any number of legs: the last leg decides
@@ -106,7 +108,19 @@ def session_status_agrees(session_status: str, leg_statuses: Sequence[str]) -> b
     UNSUBSCRIBED_CONTACT places no call at all (the contact is already blacklisted), so it has
     no legs; the other two opt-out statuses follow an answered call (the callee pressed the
     opt-out key), so every leg is COMPLETED.
+
+    IVR's page lists ERROR as a session status (with errorDetails) but not as a leg status, so
+    an IVR session can end in ERROR without any ERROR leg: the call flow failed (e.g. -2003, an
+    invalid call flow), not a call. That is allowed for `product` "ivr" and for None (any of
+    the products); Voice Messaging and Number Masking still need an ERROR last leg.
     """
+    if (
+        session_status == "ERROR"
+        and product in (None, "ivr")
+        and leg_statuses
+        and "ERROR" not in leg_statuses
+    ):
+        return True
     if session_status == "UNSUBSCRIBED_CONTACT":
         return len(leg_statuses) == 0
     if not leg_statuses:

@@ -835,3 +835,34 @@ def test_stdin_ndjson_with_a_corrupt_first_line_is_streamed_line_by_line() -> No
         "<stdin>:1: $: not JSON (Expecting property name enclosed in double quotes at column 2); "
         "expected a JSON object [json] error"
     ]
+
+
+def ivr_call_flow_error() -> dict[str, Any]:
+    """An IVR session that ended in ERROR (-2003) while its one leg was answered: the IVR page
+    lists ERROR as a session status but not as a leg status."""
+    doc = mutated(valid_payload(), both(put("version", 5), leg("callDirection", "INBOUND")))
+    body = doc["payload"]
+    body["sessionStatus"] = "ERROR"
+    body["errorDetails"] = {"errorMsg": vocabulary.ERROR_CODES[-2003], "errorCode": -2003}
+    leg_a = body["details"]["callA"]
+    del leg_a["sourceRefId"]
+    leg_a["destinationRefId"] = "VN-1"
+    return doc
+
+
+def test_an_ivr_error_session_needs_no_error_leg() -> None:
+    doc = ivr_call_flow_error()
+    assert validate(doc, strict=True, product="ivr") == []
+    assert validate(doc) == []
+    for product in ("messaging", "masking"):
+        rules = [f.rule for f in validate(doc, strict=True, product=product)]
+        assert "lint.session-status" in rules, product
+
+
+def test_an_ivr_error_session_with_an_error_leg_is_still_refused_by_its_page() -> None:
+    doc = ivr_call_flow_error()
+    doc["payload"]["details"]["callA"].update(callStatus="ERROR", callDuration=0)
+    del doc["payload"]["details"]["callA"]["connectedTimestamp"]
+    del doc["payload"]["details"]["callA"]["callQuality"]
+    rules = [f.rule for f in validate(doc, strict=True, product="ivr")]
+    assert rules == ["schema.enum"]  # IVR's leg statuses have no ERROR

@@ -212,3 +212,20 @@ def test_each_variant_bug_is_caught_by_its_probes(handler: bug.Handler, caught: 
     assert failed == caught
     # The string errorCode is a warning: the receiver is told, the check does not fail on it.
     assert report.ok == (failed <= {"variant/error-code-string"})
+
+
+def test_check_probes_ivr_canceled_failed_and_error_sessions() -> None:
+    ivr = {"ivr-inbound-bridged-canceled", "ivr-outbound-failed", "ivr-error-invalid-call-flow"}
+    names = [f"scenario/{name}" for name in sorted(ivr)]
+    assert set(names) <= {p.name for p in catalogue()}
+    with ReferenceReceiver() as receiver:
+        report = check(receiver.url, names)
+    assert sorted(r.name for r in report.results) == names
+    statuses = set()
+    for result in report.results:
+        assert result.passed, result
+        for exchange in result.exchanges:
+            doc = json.loads(exchange.body)
+            assert validate(doc, strict=True, product="ivr") == [], result.name
+            statuses.add(doc["payload"]["sessionStatus"])
+    assert statuses == {"CANCELED", "FAILED", "ERROR"}

@@ -104,3 +104,11 @@ def test_missing_file_exits_2(tmp_path: Path) -> None:
     result = run("coverage", str(tmp_path / "nope.ndjson"))
     assert result.exit_code == 2
     assert "no such file" in result.stderr
+
+
+def test_every_builtin_scenario_meets_every_requirement() -> None:
+    # IVR's page lists CANCELED, FAILED and ERROR sessions: built-in IVR scenarios produce them,
+    # so a team gating on `--require all` with `generate --all` fixtures can pass.
+    result = pipe(["--all", "-n", "2"], ["--require", "all", "-"])
+    assert result.returncode == 0, result.stderr
+    assert "missing" not in result.stderr
