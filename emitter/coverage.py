@@ -225,6 +225,16 @@ def quirks_of(document: Mapping[str, Any]) -> set[str]:
     return found
 
 
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "null"
+
+
 class Coverage:
     """Counts per dimension value over the payloads added so far (see DIMENSIONS)."""
 
@@ -233,15 +243,26 @@ class Coverage:
         self.counts: dict[str, Counter[str]] = {d.name: Counter() for d in DIMENSIONS}
 
     def add_body(self, body: bytes) -> bool:
-        """Count one raw webhook body; False (and nothing counted) when it is not a JSON object."""
+        """Count one raw webhook body; False (and nothing counted) when it is not a VSS
+        document (see `read_body`)."""
+        return self.read_body(body) is None
+
+    def read_body(self, body: bytes) -> str | None:
+        """Count one raw webhook body, or say why it is not counted: not JSON, not a JSON
+        object, or an object without a `payload` object (`canonical`'s rule), so junk such as
+        `{}` never shows a leg count or an absent optional field as covered."""
         try:
             document = json.loads(body)
         except (ValueError, RecursionError):
-            return False
+            return "not JSON"
         if not isinstance(document, dict):
-            return False
+            return "not a JSON object"
+        inner = document.get("payload")
+        if not isinstance(inner, dict):
+            found = "no `payload`" if inner is None else f"`payload` is {_json_kind(inner)}"
+            return f"not a VSS document: {found}"
         self.add(document)
-        return True
+        return None
 
     def add_all(self, documents: Iterable[Mapping[str, Any]]) -> Coverage:
         for document in documents:

@@ -51,7 +51,8 @@ def coverage_command(
       vss-emitter coverage captured.ndjson --html coverage.html
 
     Exit codes: 0 covered (or nothing required); 1 a required dimension has gaps (each is
-    named); 2 an input that cannot be read, a line that is not a JSON object, or no payload.
+    named); 2 an input that cannot be read, a line that is not a VSS webhook body (a JSON
+    object with a `payload` object), or no payload.
     """
     from emitter.coverage import Coverage, parse_requirements, summary_lines
     from emitter.sources import FileSource
@@ -63,11 +64,12 @@ def coverage_command(
         check_html_path(html_path)
     coverage = Coverage()
     for item in FileSource(list(files) or ["-"]):
-        if item.body is None or not coverage.add_body(item.body):
-            problem = item.problem or "not a JSON object"
+        problem = item.problem if item.body is None else coverage.read_body(item.body)
+        if item.body is None or problem is not None:
             raise InputError(
-                f"{item.where}: {problem}; expected one VSS webhook body (a JSON object) per "
-                "line, e.g. the output of `vss-emitter generate completed -n 5`"
+                f"{item.where}: {problem or 'not JSON'}; expected one VSS webhook body (a JSON "
+                "object with a `payload` object) per line, e.g. the output of "
+                "`vss-emitter generate completed -n 5`"
             )
     if coverage.payloads == 0:
         raise UsageError(

@@ -90,6 +90,9 @@ def test_unknown_dimension_is_a_usage_error_naming_the_choices() -> None:
         (b"", "no payload in the input"),
         (b'{"payload": {}}\nnot json\n', "-:2: not JSON"),
         (b"[1, 2]\n", "-:1: not a JSON object"),
+        # canonical's rule: junk that is an object still is not a VSS webhook body.
+        (b"{}\n", "-:1: not a VSS document: no `payload`"),
+        (b'{"payload": 5}\n', "-:1: not a VSS document: `payload` is a number"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(data: bytes, expected: str) -> None:
