@@ -176,7 +176,15 @@ def _first_leg(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def mos_band(mos: object) -> str | None:
-    """The MOS table's band of a score, None for a value outside 1.0-5.0 or not a number."""
+    """The MOS table's band of a score, None for a value outside 1.0-5.0 or not a number.
+
+    A numeric string ("4.5") is read as its number, as `canonical` reads it.
+    """
+    if isinstance(mos, str):
+        try:
+            mos = float(mos.strip())
+        except ValueError:
+            return None
     if isinstance(mos, bool) or not isinstance(mos, int | float) or not math.isfinite(mos):
         return None
     for band, (low, high) in vocabulary.MOS_BANDS.items():

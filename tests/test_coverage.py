@@ -78,9 +78,16 @@ def test_mos_bands_follow_the_documented_table(mos: float, band: str) -> None:
     assert mos_band(mos) == band
 
 
-@pytest.mark.parametrize("mos", [0.5, 5.1, "4.0", None, True, float("nan")])
+@pytest.mark.parametrize("mos", [0.5, 5.1, "5.1", "good", "NaN", None, True, float("nan")])
 def test_a_mos_outside_the_table_has_no_band(mos: object) -> None:
     assert mos_band(mos) is None
+
+
+@pytest.mark.parametrize(("mos", "band"), [("4.5", "excellent"), (" 4 ", "good"), ("1", "bad")])
+def test_a_numeric_string_mos_is_banded_as_its_number_as_canonical_reads_it(
+    mos: str, band: str
+) -> None:
+    assert mos_band(mos) == band
 
 
 def test_optional_fields_count_present_and_absent_per_leg_and_payload() -> None:
