@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 REDACTED = "***"
 
@@ -64,6 +64,64 @@ def display_url(url: str) -> str:
     userinfo, _, hostport = parts.netloc.rpartition("@")
     user = userinfo.partition(":")[0]
     return urlunsplit(parts._replace(netloc=f"{user}:{REDACTED}@{hostport}"))
+
+
+def userinfo_password(url: str) -> str | None:
+    """The password of `scheme://user:password@host…`, read up to the LAST `@` before the host,
+    so a password holding an unencoded `@` or `/` is found whole (never raises)."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or not scheme:
+        return None
+    # The authority ends at the first `/`, `?` or `#` after the last `@` (a password may hold
+    # `/`, `?` or `@`; a host does not).
+    at = rest.rfind("@", 0, _authority_end(rest))
+    if at < 0:
+        return None
+    _user, colon, password = rest[:at].partition(":")
+    return unquote(password) if colon and password else None
+
+
+def _authority_end(rest: str) -> int:
+    at = rest.rfind("@")
+    tail = rest[at + 1 :] if at >= 0 else rest
+    cut = min((i for i in (tail.find(c) for c in "/?#") if i >= 0), default=len(tail))
+    return (at + 1 if at >= 0 else 0) + cut
+
+
+def mask_url(url: str) -> str:
+    """The URL with its userinfo password and every query-parameter value replaced by ***
+    (`{sessionId}` placeholders kept): a read-back or database URL as it may be printed."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = _authority_end(rest)
+    authority, tail = rest[:end], rest[end:]
+    at = authority.rfind("@")
+    if at >= 0:
+        user, colon, _password = authority[:at].partition(":")
+        authority = f"{user}:{REDACTED}{authority[at:]}" if colon else authority
+    path, qmark, query = tail.partition("?")
+    if qmark:
+        query, hash_, fragment = query.partition("#")
+        masked = [
+            f"{name}={REDACTED}"
+            if eq and value and value != "{sessionId}"
+            else f"{name}{eq}{value}"
+            for name, eq, value in (part.partition("=") for part in query.split("&"))
+        ]
+        tail = f"{path}?{'&'.join(masked)}{hash_}{fragment}"
+    return f"{scheme}://{authority}{tail}"
+
+
+def query_values(url: str) -> list[str]:
+    """Every query-parameter value of `url`, as written and decoded."""
+    _, _, query = url.partition("?")
+    found: list[str] = []
+    for part in query.partition("#")[0].split("&"):
+        _name, eq, value = part.partition("=")
+        if eq and value:
+            found += [value, unquote(value)]
+    return found
 
 
 def one_line(text: str) -> str:

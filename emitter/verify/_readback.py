@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
-from emitter._redact import redact
+from emitter._redact import mask_url, redact
 from emitter.verify._config import PLACEHOLDER, VerifyConfig, VerifyConfigError
 
 if TYPE_CHECKING:
@@ -183,6 +183,7 @@ def _engine(config: VerifyConfig) -> sqlalchemy.Engine:
             "pip install 'vss-emitter[sql]'"
         ) from None
     secrets = config.secrets()
+    shown = mask_url(config.sql)  # a password too short to mask as a substring is still hidden
     try:
         # A check polls many sessions at once from many threads: a pool as wide as that,
         # so no read queues for a connection (the default pool holds 5 plus 10 overflow).
@@ -192,7 +193,7 @@ def _engine(config: VerifyConfig) -> sqlalchemy.Engine:
     except sqlalchemy.exc.NoSuchModuleError:
         raise VerifyConfigError(
             redact(
-                f"{where}: unknown database dialect in {config.sql!r}; expected an SQLAlchemy "
+                f"{where}: unknown database dialect in {shown!r}; expected an SQLAlchemy "
                 "URL, e.g. sqlite:///app.db or postgresql+psycopg://app:app@127.0.0.1/app",
                 secrets,
             )
@@ -200,7 +201,7 @@ def _engine(config: VerifyConfig) -> sqlalchemy.Engine:
     except sqlalchemy.exc.ArgumentError:
         raise VerifyConfigError(
             redact(
-                f"{where}: {config.sql!r} is not an SQLAlchemy URL; expected e.g. "
+                f"{where}: {shown!r} is not an SQLAlchemy URL; expected e.g. "
                 "sqlite:///app.db or postgresql+psycopg://app:app@127.0.0.1/app",
                 secrets,
             )
@@ -295,6 +296,7 @@ class OwnerThreadReadBack:
     def __init__(self, inner: ReadBack) -> None:
         self.inner = inner
         self.description = inner.description
+        self.secrets: tuple[str, ...] = tuple(getattr(inner, "secrets", ()) or ())
         self._owner = threading.get_ident()
         self._requests: queue.SimpleQueue[tuple[str, Future[Stored]]] = queue.SimpleQueue()
 

@@ -7,8 +7,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from emitter._redact import redact
 from emitter.verify._compare import NoCanonicalFields, closest
 from emitter.verify._readback import ReadBack, ReadBackError, Stored
+from emitter.verify._redaction import redact_value
 
 Mode = Literal["stored", "once", "absent"]
 State = Literal[
@@ -95,15 +97,20 @@ def verify_session(
     started = clock() if since is None else since
     primary = expected[0] if expected else None
     poll = _Poller(read_back, session_id, clock=clock, sleep=sleep)
+    # The verify file's secrets: a read-back that echoes one (a header value stored as a field)
+    # must not carry it into a report.
+    secrets: tuple[str, ...] = tuple(getattr(read_back, "secrets", ()) or ())
 
     def verdict(state: State, reason: str, **extra: Any) -> SessionVerdict:
+        mismatches = tuple(redact(m, secrets) for m in extra.pop("mismatches", ()))
         return SessionVerdict(
             session_id=session_id,
             mode=mode,
             state=state,
-            reason=reason,
+            reason=redact(reason, secrets),
             expected=extra.pop("expected", primary),
-            stored=poll.last.records,
+            stored=tuple(redact_value(r, secrets) for r in poll.last.records),
+            mismatches=mismatches,
             note=note,
             reads=poll.reads,
             elapsed_s=clock() - started,
