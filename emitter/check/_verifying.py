@@ -136,6 +136,15 @@ def judge(result: ProbeResult, verdicts: tuple[SessionVerdict, ...]) -> ProbeRes
             reason=f"{result.reason}; {uncounted[0].reason}",
             verification=verdicts,
         )
+    flagged = [v for v in verdicts if v.warning]
+    if flagged and result.passed:
+        return dataclasses.replace(
+            result,
+            severity="warning",
+            passed=False,
+            reason=f"{result.reason}; stored, but {flagged[0].warning}",
+            verification=verdicts,
+        )
     if result.passed:
         absent = all(v.state == "not_stored" for v in verdicts)
         done = "not stored" if absent else "stored as expected"

@@ -195,3 +195,19 @@ def test_an_acked_forged_delivery_with_another_credential_header_says_storage_wa
         verify = receiver.verify_file(tmp_path, kind="http", within="1s", settle="0.3s")
         result = check(receiver, "-k", "auth/", "-H", "X-Api-Key: k123456", "--verify", str(verify))
     assert "'not stored' not checked for the acked delivery" in result.output, result.output
+
+
+def test_a_read_back_of_the_session_id_alone_is_a_warning_not_a_pass(tmp_path: Path) -> None:
+    # A row exists, and nothing more is known: status, legs and error codes are never compared.
+    with StoringReceiver(tmp_path / "app.db", bugs={"status-wrong"}) as receiver:
+        verify = tmp_path / "v.yaml"
+        query = "SELECT session_id AS sessionId, stored_at FROM calls WHERE session_id = :sessionId"
+        verify.write_text(
+            f"sql: {receiver.sqlalchemy_url}\nquery: {query}\nwithin: 1s\nsettle: 0.2s\n"
+        )
+        result = check(receiver, "-k", "scenario/busy", "--verify", str(verify))
+    assert result.exit_code == 0, result.output
+    assert "judged on sessionId only: the read-back returns no other canonical field" in (
+        result.output
+    )
+    assert "1 warning" in result.output
