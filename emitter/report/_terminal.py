@@ -64,4 +64,9 @@ def terminal_lines(report: CheckReport, *, color: bool = False) -> list[str]:
 
         verdict = click.style(verdict, fg="green" if report.ok else "red", bold=True)
     lines.append(f"{verdict}: {summary_line(report)}")
+    if report.verify:
+        from emitter.report._verify import nothing_found_hint
+
+        hint = nothing_found_hint(report)
+        lines += [hint] if hint else []
     return lines

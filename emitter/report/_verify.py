@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from emitter.check import ProbeResult
+    from emitter.check import CheckReport, ProbeResult
     from emitter.verify import SessionVerdict
 
 _SHOWN_SESSIONS = 3  # a failing burst explains this many sessions in text reports
@@ -38,6 +38,21 @@ def verification_lines(result: ProbeResult, *, records: bool = True) -> list[str
     if len(bad) > _SHOWN_SESSIONS:
         lines.append(f"... and {len(bad) - _SHOWN_SESSIONS} more sessions (see --report-json)")
     return lines
+
+
+def nothing_found_hint(report: CheckReport) -> str | None:
+    """A hint when every acked session read back as "not stored" and nothing was stored at
+    all: more likely a wrong read-back URL or query than a receiver that lost everything."""
+    verdicts = [v for r in report.results for v in r.verification]
+    expected = [v for v in verdicts if v.mode != "absent"]
+    if not expected or any(v.state != "missing" or v.stored for v in expected):
+        return None
+    if any(v.stored for v in verdicts):
+        return None
+    return (
+        f"hint: the read-back found nothing for any of the {len(expected)} acked session(s); "
+        f"if the receiver did store them, the read-back is wrong: {report.verify}"
+    )
 
 
 def write_verification(result: ProbeResult, path: Path) -> Path | None:

@@ -211,3 +211,28 @@ def test_a_read_back_of_the_session_id_alone_is_a_warning_not_a_pass(tmp_path: P
         result.output
     )
     assert "1 warning" in result.output
+
+
+def test_a_read_back_that_finds_nothing_for_any_session_hints_at_the_read_back(
+    tmp_path: Path,
+) -> None:
+    with StoringReceiver(tmp_path / "app.db") as receiver:
+        verify = tmp_path / "v.yaml"
+        wrong = receiver.read_back_url.replace("/internal/", "/nope/")
+        verify.write_text(f"http: {wrong}\nwithin: 0.3s\nsettle: 0.1s\n")
+        result = check(
+            receiver, "-k", "scenario/busy", "-k", "scenario/completed", "--verify", str(verify)
+        )
+        right = receiver.verify_file(tmp_path, kind="http", within="1s", settle="0.2s")
+        correct = check(receiver, "--seed", "8", "-k", "scenario/busy", "--verify", str(right))
+    assert result.exit_code == 1, result.output
+    hint = re.search(
+        r"^hint: the read-back found nothing for any of the \d+ acked .*$",
+        result.output,
+        re.MULTILINE,
+    )
+    assert hint, result.output
+    assert hint.group(0).endswith(
+        f"if the receiver did store them, the read-back is wrong: GET {wrong}"
+    )
+    assert "hint:" not in correct.output
