@@ -86,11 +86,25 @@ def stored_from_json(value: Any, *, what: str) -> Stored:
         return Stored(records=(jsonable(value),), countable=False)
     if isinstance(value, list) and all(isinstance(v, Mapping) for v in value):
         return Stored(records=tuple(jsonable(v) for v in value), countable=True)
-    kind = type(value).__name__
     raise ReadBackError(
-        f"{what} returned a JSON {kind}; expected an object (the stored record), an array of "
-        "them, or nothing"
+        f"{what} returned {_kind(value)}; expected an object (the stored record), an array of "
+        "objects, or nothing"
     )
+
+
+def _kind(value: Any) -> str:
+    """What a read-back returned, in JSON's words: `an array holding a number (1)`."""
+    if isinstance(value, list):
+        odd = next(v for v in value if not isinstance(v, Mapping))
+        return f"an array holding {_kind(odd)}"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int | float):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"a string ({shown!r})"
+    return f"a {type(value).__name__}"
 
 
 class HttpReadBack:
@@ -184,6 +198,7 @@ def _engine(config: VerifyConfig) -> sqlalchemy.Engine:
         ) from None
     secrets = config.secrets()
     shown = mask_url(config.sql)  # a password too short to mask as a substring is still hidden
+    _sqlite_file_exists(config, where)
     try:
         # A check polls many sessions at once from many threads: a pool as wide as that,
         # so no read queues for a connection (the default pool holds 5 plus 10 overflow).
@@ -216,6 +231,38 @@ def _engine(config: VerifyConfig) -> sqlalchemy.Engine:
                 secrets,
             )
         ) from None
+
+
+def _sqlite_file_exists(config: VerifyConfig, where: str) -> None:
+    """Refuse an SQLite file that is not there: SQLite would create an empty one (in the
+    current directory, for a relative `sqlite:///calls.db`) and the read-back would only fail
+    later with "no such table"."""
+    import os
+
+    import sqlalchemy
+
+    try:
+        url = sqlalchemy.engine.make_url(config.sql)
+    except sqlalchemy.exc.ArgumentError:
+        return  # reported by create_engine with the expected form
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return
+    if database.startswith("file:") or url.query.get("uri"):
+        return  # a URI filename: SQLite's own open flags (mode=ro, …) decide
+    if not os.path.exists(database):
+        relative = (
+            ""
+            if os.path.isabs(database)
+            else (
+                f" (a relative sqlite:/// path is read from the current directory, {os.getcwd()})"
+            )
+        )
+        raise VerifyConfigError(
+            f"{where}: the SQLite database {database!r} does not exist{relative}; expected the "
+            "file the receiver writes, e.g. sqlite:////srv/app/calls.db (four slashes: an "
+            "absolute path)"
+        )
 
 
 class CommandReadBack:
@@ -350,13 +397,17 @@ def preflight(read_back: ReadBack, config: VerifyConfig) -> None:
     # UUID must accept it, and nobody ever sends it.
     probe = str(uuid.uuid4())
     key = "query" if config.kind == "sql" else config.kind
+    # A read-back function (the pytest fixture) has no file key to name: its message names it.
+    function = isinstance(getattr(read_back, "inner", read_back), CallableReadBack)
+    where = "" if function or config.kind == "callable" else f"{config.source}: key `{key}`: "
     try:
         found = read_back.read(probe)
     except ReadBackError as exc:
-        raise VerifyConfigError(f"{config.source}: key `{key}`: {exc}") from None
+        raise VerifyConfigError(f"{where}{exc}") from None
     if found.records:
+        named = where or f"{read_back.description}: "
         raise VerifyConfigError(
-            f"{config.source}: key `{key}`: the read-back returned a record for a sessionId "
+            f"{named}the read-back returned a record for a sessionId "
             f"never sent ({probe}); expected nothing (404, [] or no rows) for an "
             "unknown session (does the query filter on :sessionId?)"
         )

@@ -131,3 +131,19 @@ def test_a_bad_vss_verify_file_is_a_usage_error(pytester: pytest.Pytester) -> No
     result = pytester.runpytest("--vss-verify", str(bad), *INNER)
     result.stderr.fnmatch_lines(["*--vss-verify: *v.yaml: expected exactly one of the keys*"])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_raising_read_back_fixture_is_named_as_the_fixture_not_a_file_key(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    with StoringReceiver(tmp_path / "app.db") as receiver:
+        pytester.makeconftest(
+            "import pytest\n\n@pytest.fixture\ndef vss_read_back():\n"
+            "    def read(session_id):\n        raise RuntimeError('database is down')\n"
+            "    return read\n"
+        )
+        result = pytester.runpytest("--vss-target", receiver.url, "-k", "scenario/busy", *INNER)
+    result.stdout.fnmatch_lines(
+        ["*the vss_read_back fixture raised RuntimeError: database is down*"]
+    )
+    result.stdout.no_fnmatch_line("*key `callable`*")

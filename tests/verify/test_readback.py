@@ -156,6 +156,7 @@ def test_an_http_error_mid_run_is_could_not_verify() -> None:
 
 
 def test_an_sql_error_names_the_database_not_its_password(tmp_path: Path) -> None:
+    (tmp_path / "x.db").touch()  # an empty database: the query's table is not there
     config = verify_config(
         {
             "sql": f"sqlite:///{tmp_path / 'x.db'}",
@@ -262,3 +263,29 @@ def test_the_preflight_session_id_is_a_bare_uuid() -> None:
         verify_config({"http": "http://h/{sessionId}"}),
     )
     assert str(uuid.UUID(seen[0])) == seen[0]
+
+
+def test_a_read_back_returning_neither_objects_nor_nothing_says_what_it_returned() -> None:
+    with pytest.raises(ReadBackError) as caught:
+        CallableReadBack(lambda sid: [1, 2], description="the vss_read_back fixture").read("s")
+    assert str(caught.value) == (
+        "the vss_read_back fixture returned an array holding a number (1); expected an object "
+        "(the stored record), an array of objects, or nothing"
+    )
+
+
+def test_a_missing_sqlite_file_is_refused_before_sqlite_creates_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = verify_config(
+        {"sql": "sqlite:///calls.db", "query": "SELECT 1 WHERE :sessionId = ''"},
+        source="v.yaml",
+    )
+    with pytest.raises(VerifyConfigError) as caught:
+        open_read_back(config)
+    assert str(caught.value).startswith(
+        "v.yaml: key `sql`: the SQLite database 'calls.db' does not exist (a relative "
+        f"sqlite:/// path is read from the current directory, {tmp_path})"
+    )
+    assert not (tmp_path / "calls.db").exists()
