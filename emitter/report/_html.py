@@ -290,7 +290,17 @@ def render_check_html(data: Mapping[str, Any], *, title: str = "vss-emitter chec
         probes=probes,
         parameters=_parameters(
             data,
-            ("target", "seed", "started_at", "timeout_s", "concurrency", "burst", "wall_s"),
+            # `verify`: the read-back --verify used, secrets masked by the JSON report
+            (
+                "target",
+                "seed",
+                "started_at",
+                "timeout_s",
+                "concurrency",
+                "burst",
+                "wall_s",
+                "verify",
+            ),
         ),
         coverage=_coverage_view(data.get("coverage")),
     )

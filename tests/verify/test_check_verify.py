@@ -236,3 +236,18 @@ def test_a_read_back_that_finds_nothing_for_any_session_hints_at_the_read_back(
         f"if the receiver did store them, the read-back is wrong: GET {wrong}"
     )
     assert "hint:" not in correct.output
+
+
+def test_the_html_report_names_the_read_back_it_used(tmp_path: Path) -> None:
+    import html
+
+    with StoringReceiver(tmp_path / "app.db") as receiver:
+        verify = receiver.verify_file(tmp_path, kind="http", within="1s", settle="0.2s")
+        page = tmp_path / "r.html"
+        result = check(
+            receiver, "-k", "scenario/busy", "--verify", str(verify), "--html", str(page)
+        )
+    assert result.exit_code == 0, result.output
+    text = page.read_text()
+    assert "Run parameters" in text
+    assert html.escape(f"GET {receiver.read_back_url}", quote=False) in text
