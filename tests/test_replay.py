@@ -31,6 +31,7 @@ from emitter.replay import (
 )
 from emitter.replay._feed import fed
 from emitter.replay._results import Acked
+from emitter.replay._workers import max_workers
 from emitter.sources import FileSource, Item, ScenarioSource
 
 FAST = DeliveryConfig(timeout_s=2.0)
@@ -671,6 +672,21 @@ def test_two_workers_deliver_every_payload_once_and_report_like_one(
     assert header["workers"] == 2
     assert sorted(r["index"] for r in rest) == list(range(90))
     assert sorted(r["session_id"] for r in rest) == sorted(ids)
+
+
+def test_more_workers_than_the_machine_takes_are_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 2)
+    results = tmp_path / "results.ndjson"
+    too_many = max_workers() + 1
+    with servers.answering(200) as server:
+        with pytest.raises(UsageError, match=f"Invalid --workers `{too_many}`: expected 1 to"):
+            run(server.url, [path], results=results, workers=too_many)
+        assert server.requests == []
+    assert not results.exists()
+    assert 2 <= max_workers() <= 64  # --workers 2 is always allowed, 1,000 never
 
 
 def test_resume_works_across_workers(tmp_path: Path, fresh: ReferenceReceiver) -> None:

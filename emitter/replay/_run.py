@@ -46,7 +46,7 @@ from emitter.replay._types import (
     ReplayReport,
     ReplaySettings,
 )
-from emitter.replay._workers import Tally, WorkerSpec, run_workers, start_wall
+from emitter.replay._workers import Tally, WorkerSpec, check_workers, run_workers, start_wall
 from emitter.report._replay import rate_text
 from emitter.sources import FileSource, Item, ScenarioSource
 
@@ -207,6 +207,7 @@ def _check_settings(
         raise UsageError("give fixture files or --scenario, not both")
     if settings.concurrency < 1:
         raise UsageError(f"Invalid concurrency `{settings.concurrency}`: expected 1 or more")
+    check_workers(settings.workers)
     if settings.rate is None and settings.ramp_s > 0:
         raise UsageError("--ramp needs a rate to climb to, e.g. --rate 200/s --ramp 30s")
     if settings.resume and settings.results is None:

@@ -38,21 +38,47 @@ from emitter.sources import FileSource, Item, ScenarioSource
 _START_AFTER_S = 1.0  # time for every worker to start, import and prime before slot 0
 
 
+MAX_WORKERS = 64  # each worker is a process with its own loop, source reader and sockets
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def max_workers() -> int:
+    """The most --workers this machine takes: twice its usable cores, at most 64.
+
+    A worker is a sender that needs a core of its own; beyond the cores, workers only take
+    turns on them (and 1,000 of them spent their run starting up, sending nothing).
+    """
+    return min(MAX_WORKERS, 2 * _cores())
+
+
 def workers_count(text: str) -> int:
-    """`4` -> 4; `auto` -> one per core but one (at least 1)."""
+    """`4` -> 4; `auto` -> one per core but one (at least 1). At most max_workers()."""
     if text.strip().lower() == "auto":
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # not Linux
-            cores = os.cpu_count() or 1
-        return max(1, cores - 1)
+        return max(1, _cores() - 1)
     try:
         count = int(text)
     except ValueError:
         count = 0
-    if count < 1:
-        raise UsageError(f"Invalid --workers `{text}`: expected a number 1 or more, or auto")
+    check_workers(count, shown=text)
     return count
+
+
+def check_workers(count: int, *, shown: object = None) -> None:
+    """UsageError unless 1 <= count <= max_workers(), naming the bound and why."""
+    top = max_workers()
+    if 1 <= count <= top:
+        return
+    raise UsageError(
+        f"Invalid --workers `{count if shown is None else shown}`: expected 1 to {top} "
+        f"(at most twice this machine's {_cores()} core(s), and never over {MAX_WORKERS}), "
+        "or auto, e.g. --workers 2"
+    )
 
 
 @dataclass

@@ -380,7 +380,12 @@ def test_a_rate_no_sender_can_keep_ends_on_time_and_says_so(
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("0", "Invalid --workers `0`"), ("many", "Invalid --workers `many`")],
+    [
+        ("0", "Invalid --workers `0`"),
+        ("many", "Invalid --workers `many`"),
+        ("1000", "Invalid --workers `1000`: expected 1 to "),
+        ("65", "never over 64"),
+    ],
 )
 def test_bad_workers_is_one_error_line(fixture_file: Path, value: str, message: str) -> None:
     result = invoke("http://127.0.0.1:9/", str(fixture_file), "--rate", "max", "--workers", value)
