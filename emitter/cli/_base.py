@@ -16,7 +16,7 @@ import click
 from emitter._headers import parse_header
 from emitter._tls import check_ca_bundle
 from emitter._version import __version__
-from emitter.errors import EXIT_INTERRUPTED, DeliveryConfigError, VssEmitterError
+from emitter.errors import EXIT_INTERRUPTED, UsageError, VssEmitterError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,6 +68,13 @@ class _Group(click.Group):
         except VssEmitterError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except click.BadParameter as exc:
+            if isinstance(exc, click.MissingParameter):
+                raise  # a missing argument: click's usage block is the helpful answer
+            # A bad option value is one line like every other error of the kit, not click's
+            # usage block: the user typed the option, the line names it and the value.
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(EXIT_INTERRUPTED)
@@ -106,11 +113,36 @@ seed_option = click.option(
 )
 
 
+class Seconds(click.ParamType):  # type: ignore[type-arg]
+    """A finite number of seconds above `minimum`: nan and inf parse as floats but are no
+    deadline (a nan deadline is never due, an inf one overflows the socket layer). The one
+    type for every float option of the kit."""
+
+    name = "seconds"
+
+    def __init__(self, minimum: float = 0.001) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float) and math.isfinite(value) and value >= self.minimum:
+            return value
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds >= self.minimum):
+            option = param.opts[0] if param is not None and param.opts else "--timeout"
+            self.fail(
+                f"{value!r} is not a finite number of seconds of at least {self.minimum:g}, "
+                f"e.g. {option} 10",
+                param,
+                ctx,
+            )
+        return seconds
+
+
 def _parse_header(raw: str) -> tuple[str, str]:
-    try:
-        return parse_header(raw, option="-H")
-    except DeliveryConfigError as exc:
-        raise click.BadParameter(str(exc)) from None
+    return parse_header(raw, option="-H")  # DeliveryConfigError: one `Error:` line
 
 
 def _parse_retries(raw: str | None) -> tuple[float, ...]:
@@ -122,9 +154,9 @@ def _parse_retries(raw: str | None) -> tuple[float, ...]:
         delays = (-1.0,)
     # nan and inf parse as floats, but a retry "after nan seconds" is never due (or never ends).
     if any(not math.isfinite(d) or d < 0 for d in delays):
-        raise click.BadParameter(
-            f"invalid retry schedule {raw!r}: expected comma-separated delays in seconds, "
-            "e.g. 1,10,30,90"
+        raise UsageError(
+            f"invalid --retries {raw!r}: expected comma-separated delays in seconds, "
+            "e.g. --retries 1,10,30,90"
         )
     return delays
 
@@ -150,7 +182,7 @@ def delivery_options(func: F) -> F:
     )
     @click.option(
         "--timeout",
-        type=click.FloatRange(min=0.001),
+        type=Seconds(minimum=0.001),
         default=10.0,
         show_default=True,
         help="Ack deadline in seconds.",
