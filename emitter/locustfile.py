@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import math
 import secrets
 import ssl
 import sys
@@ -36,7 +37,7 @@ from emitter._tls import tls_context
 from emitter.deliver import DeliveryConfig, check_url, request_headers
 from emitter.errors import InputError, UsageError, VssEmitterError
 from emitter.scenarios import Scenario, load_scenario
-from emitter.sources import FileSource, Item, ScenarioSource, format_of
+from emitter.sources import FileSource, Item, ScenarioSource
 
 logger = logging.getLogger("vss-emitter")
 
@@ -176,11 +177,18 @@ def _check_fixture_file(path: Path) -> None:
         ) from None
     if not head:
         raise InputError(f"--vss-file {str(path)!r} is empty; expected one payload per line")
-    if format_of(str(path)) == "json":
-        # A .json file is one JSON value (an object or an array), read whole anyway.
-        first = next(iter(FileSource([path])), None)
-        if first is not None and first.body is None:
-            raise InputError(f"--vss-file {first.where}: {first.problem}")
+    # A file with no payload at all would start Locust, send nothing and exit 0: a CI job that
+    # sent nothing must not pass. Reading stops at the first payload, so a good file costs one line.
+    first_problem = None
+    for item in FileSource([path]):
+        if item.body is not None:
+            return
+        first_problem = first_problem or item
+    where = f"{first_problem.where}: {first_problem.problem}; " if first_problem else ""
+    raise InputError(
+        f"--vss-file {str(path)!r} holds no valid payload ({where}nothing to send); expected "
+        "one payload per line, e.g. `vss-emitter generate -n 1000 > fixtures.ndjson`"
+    )
 
 
 def build_plan(options: argparse.Namespace) -> Plan:
@@ -195,8 +203,12 @@ def build_plan(options: argparse.Namespace) -> Plan:
     if file is not None:
         _check_fixture_file(file)
     scenarios = () if file is not None else tuple(load_scenario(ref) for ref in refs)
-    if not options.vss_timeout > 0:
-        raise UsageError(f"invalid --vss-timeout {options.vss_timeout}: expected seconds > 0")
+    if not (math.isfinite(options.vss_timeout) and options.vss_timeout > 0):
+        # nan and inf parse as floats but are no deadline: the same rule as --timeout.
+        raise UsageError(
+            f"invalid --vss-timeout {options.vss_timeout}: expected a finite number of "
+            "seconds above 0, e.g. --vss-timeout 10"
+        )
     extra = tuple(parse_header(h, option="--vss-header") for h in options.vss_header or ())
     config = DeliveryConfig(
         timeout_s=options.vss_timeout,

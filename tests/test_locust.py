@@ -326,3 +326,38 @@ def test_a_start_time_the_generator_cannot_use_is_refused_before_any_user_starts
         "years 1970 and 9000, e.g. --vss-start-at 2026-11-24T10:00:00Z"
     ], output
     assert "Traceback" not in output
+
+
+@pytest.mark.slow
+@needs_locust
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_timeout_that_is_not_finite_is_refused_like_the_cli(value: str) -> None:
+    process = _spawn(
+        "locust", "--headless", "-u", "1", "-t", "1s", "--host", "http://127.0.0.1:9/",
+        "--vss-timeout", value,
+    )  # fmt: skip
+    code, output = _finish(process, timeout=30)
+    assert code == 2, output
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, output
+    assert "--vss-timeout" in errors[0]
+    assert "Traceback" not in output
+
+
+@pytest.mark.slow
+@needs_locust
+def test_a_file_without_one_valid_payload_is_refused_before_any_user_starts(
+    tmp_path: Path,
+) -> None:
+    fixture = tmp_path / "nothing.ndjson"
+    fixture.write_text("not json at all\n[1, 2]\n", encoding="utf-8")
+    process = _spawn(
+        "locust", "--headless", "-u", "1", "-r", "1", "-t", "2s",
+        "--host", "http://127.0.0.1:9/", "--vss-file", str(fixture),
+    )  # fmt: skip
+    code, output = _finish(process, timeout=30)
+    assert code == 2, output
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, output
+    assert "holds no valid payload" in errors[0]
+    assert "Traceback" not in output
