@@ -498,6 +498,57 @@ def test_a_foreign_results_header_is_refused(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.parametrize("name", ["same", "symlink", "hardlink"])
+@pytest.mark.parametrize("resume", [True, False], ids=["resume", "fresh"])
+def test_a_results_file_that_is_a_source_is_refused_untouched(
+    tmp_path: Path, name: str, resume: bool
+) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 3)
+    before = path.read_bytes()
+    results = path
+    if name == "symlink":
+        results = tmp_path / "link.ndjson"
+        results.symlink_to(path)
+    elif name == "hardlink":
+        results = tmp_path / "hard.ndjson"
+        os.link(path, results)
+    with servers.answering(200) as server:
+        with pytest.raises(UsageError, match=r"is the source `.*in\.ndjson`: the log would be"):
+            run(server.url, [path], results=results, resume=resume)
+        assert server.requests == []
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'{"payload":{"sessionId":"s-1"}}\n', b'{"a":1}\n', b"not json\n"],
+    ids=["fixture", "object", "text"],
+)
+def test_resume_refuses_a_file_that_is_not_a_results_log(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 2)
+    other = tmp_path / "other.ndjson"
+    other.write_bytes(content)
+    with servers.answering(200) as server:
+        with pytest.raises(UsageError, match="is not a replay results log"):
+            run(server.url, [path], results=other, resume=True)
+        assert server.requests == []
+    assert other.read_bytes() == content
+
+
+def test_resume_on_an_empty_results_file_starts_a_fresh_log(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 2)
+    results = tmp_path / "results.ndjson"
+    results.write_bytes(b"")
+    with servers.answering(200) as server:
+        report = run(server.url, [path], results=results, resume=True)
+    assert (report.sent, report.acked, report.skipped) == (2, 2, 0)
+    assert records(results)[0]["type"] == "header"
+    assert len(deliveries(results)) == 2
+
+
 def test_a_results_device_is_refused_for_resume(tmp_path: Path) -> None:
     path = tmp_path / "in.ndjson"
     write_fixture(path, 1)

@@ -96,12 +96,14 @@ class Previous:
     header: dict[str, Any] | None
     acked: Acked
     unreadable: int
+    lines: int = 0  # non-blank lines read: 0 for a missing or empty file (a fresh log)
 
 
 def load_results(path: Path) -> Previous:
     acked = Acked()
     header: dict[str, Any] | None = None
     unreadable = 0
+    lines = 0
     try:
         stream = path.open("rb")
     except FileNotFoundError:
@@ -117,6 +119,9 @@ def load_results(path: Path) -> Previous:
             )
         try:
             while raw := stream.readline(_MAX_RESULTS_LINE):
+                if not raw.strip():
+                    continue
+                lines += 1
                 if len(raw) == _MAX_RESULTS_LINE and not raw.endswith(b"\n"):
                     while (rest := stream.readline(_MAX_RESULTS_LINE)) and not rest.endswith(b"\n"):
                         pass
@@ -140,7 +145,15 @@ def load_results(path: Path) -> Previous:
                         unreadable += 1
         except OSError as exc:
             raise InputError(f"cannot read results `{path}`: {exc.strerror or exc}") from None
-    return Previous(header, acked, unreadable)
+    if header is None and lines:
+        # Anything else with lines in it (a payload fixture, another tool's NDJSON) would be
+        # appended to, and its records read as acks: refused before it is touched.
+        raise UsageError(
+            f"--resume: `{path}` is not a replay results log (none of its {lines:,} line(s) "
+            "is the header record replay writes first); give the --results file of the run to "
+            "resume, or leave out --resume and choose a new file, e.g. --results run2.ndjson"
+        )
+    return Previous(header, acked, unreadable, lines)
 
 
 def _results_record(raw: bytes) -> dict[str, Any] | None:

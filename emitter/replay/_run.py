@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from emitter import __version__
@@ -214,6 +215,29 @@ def _check_settings(
         raise UsageError("--resume needs --results FILE: the file tells what was already acked")
     if settings.workers > 1 and any(str(path) == "-" for path in files):
         raise UsageError("--workers needs files or --scenario: stdin can be read only once")
+    if settings.results is not None:
+        _check_results_not_a_source(settings.results, files)
+
+
+def _check_results_not_a_source(results: Path, files: Sequence[str | os.PathLike[str]]) -> None:
+    """UsageError when the results log is one of the files to send (a link or another name
+    for it included): its records would be appended to the source and read back as payloads,
+    a run that never ends and a fixture that grows by thousands of lines a second."""
+    try:
+        log = os.stat(results)
+    except OSError:
+        return  # not there yet: it cannot be a source that exists
+    for path in files:
+        try:
+            source = os.fstat(0) if str(path) == "-" else os.stat(path)
+        except OSError:
+            continue  # a missing source is the source's own error, reported where it is read
+        if (source.st_dev, source.st_ino) == (log.st_dev, log.st_ino):
+            shown = "stdin" if str(path) == "-" else f"`{path}`"
+            raise UsageError(
+                f"--results `{results}` is the source {shown}: the log would be appended to "
+                "the file being sent; choose another results file, e.g. --results run1.ndjson"
+            )
 
 
 def _previous_run(settings: ReplaySettings, notice: Callable[[str], None]) -> Previous:

@@ -333,7 +333,25 @@ def test_foreign_results_file_exits_2_with_one_line(fixture_file: Path, tmp_path
     )  # fmt: skip
     assert result.exit_code == 2
     assert result.stderr.count("Error:") == 1
-    assert "beyond the end of the source" in result.stderr
+    assert "is not a replay results log" in result.stderr
+
+
+def test_resume_into_the_source_file_exits_2_and_leaves_it_alone(tmp_path: Path) -> None:
+    # A results file that is the fixture itself used to grow without end, its own records
+    # sent back to the receiver as payloads.
+    source = tmp_path / "fx.ndjson"
+    write_fixture(source, 3)
+    before = source.read_bytes()
+    with servers.answering(200) as server:
+        result = invoke(
+            server.url, str(source), "--rate", "max",
+            "--results", str(source), "--resume", "-q",
+        )  # fmt: skip
+        assert server.requests == []
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"Error: --results `{source}` is the source")
+    assert source.read_bytes() == before
 
 
 @pytest.fixture
