@@ -9,6 +9,7 @@ drill's verdict.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import functools
 import json
 from collections import Counter
@@ -46,6 +47,12 @@ def _given(ctx: click.Context, name: str) -> bool:
     return source in {ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT}
 
 
+def _plain(number: float) -> str:
+    """`number` as plain decimal text that parses back to the same float: the options take
+    text, and `:g` would turn 1000000 into `1e+06`, which they refuse (a value never typed)."""
+    return format(decimal.Decimal(repr(number)), "f")
+
+
 def _merge_file(ctx: click.Context, drill: Drill, kwargs: dict[str, Any]) -> None:
     """Fills in what the drill file sets and the command line does not (source, load shape,
     delivery); the command line wins option by option, the source and the load shape as a
@@ -60,8 +67,8 @@ def _merge_file(ctx: click.Context, drill: Drill, kwargs: dict[str, Any]) -> Non
         ("limit", drill.limit),
         ("start_at", drill.start_at),
         ("concurrency", drill.concurrency),
-        ("duration", None if drill.duration_s is None else f"{drill.duration_s:g}"),
-        ("ramp", None if drill.ramp_s is None else f"{drill.ramp_s:g}"),
+        ("duration", None if drill.duration_s is None else _plain(drill.duration_s)),
+        ("ramp", None if drill.ramp_s is None else _plain(drill.ramp_s)),
     ):
         if value is not None and key in kwargs and not _given(ctx, key):
             kwargs[key] = value
@@ -232,7 +239,7 @@ def drill_options(func: F) -> F:
                         "e.g. --stages '30s:0->200/s,5m:200/s'"
                     )
             peak = max(max(s.start_rate, s.end_rate) for s in settings.stages)
-            kwargs["rate"] = f"{peak:g}/s"
+            kwargs["rate"] = f"{_plain(peak)}/s"
             # The stages hold a fixed number of sends: that bounds a scenario source too.
             total = StagePlan(settings.stages).total
             kwargs["limit"] = min(kwargs.get("limit") or total, total)

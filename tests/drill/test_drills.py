@@ -440,3 +440,38 @@ def test_sessions_held_for_a_receiver_that_never_comes_back_fail_as_held(
     (verdict,) = data["slo"]["thresholds"]
     assert not verdict["ok"]
     assert "never acked" in result.output
+
+
+def test_a_peak_rate_of_a_million_per_second_is_not_rewritten_into_a_refused_value(
+    start_receiver: Start, tmp_path: Path
+) -> None:
+    url = start_receiver()
+    fixture = _fixture(tmp_path / "two.ndjson", 2)
+    report = tmp_path / "report.json"
+    result = _replay(url, str(fixture), "--stages", "1s:1000000/s", "--report-json", str(report))
+    assert "Invalid" not in result.output
+    assert result.exit_code == 0, result.output
+    assert _report(report)["stages"][0]["stage"] == "1s:1000000/s"
+
+
+def test_a_drill_file_duration_of_300_hours_is_taken_as_written(
+    start_receiver: Start, tmp_path: Path
+) -> None:
+    url = start_receiver()
+    fixture = _fixture(tmp_path / "two.ndjson", 2)
+    drill = tmp_path / "long.yaml"
+    drill.write_text("rate: 100/s\nduration: 300h\n", encoding="utf-8")
+    result = _replay(url, str(fixture), "--drill", str(drill))
+    assert "Invalid duration" not in result.output
+    assert result.exit_code == 0, result.output
+
+
+def test_a_ramp_with_a_unit_at_each_end_reads_each_end_in_its_own_unit(
+    start_receiver: Start, tmp_path: Path
+) -> None:
+    url = start_receiver()
+    fixture = _fixture(tmp_path / "two.ndjson", 2)
+    report = tmp_path / "report.json"
+    result = _replay(url, str(fixture), "--stages", "2s:60/m->10/s", "--report-json", str(report))
+    assert result.exit_code == 0, result.output
+    assert _report(report)["stages"][0]["target_rate"] == 5.5
