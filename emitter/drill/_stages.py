@@ -94,11 +94,14 @@ def parse_stage(text: str) -> Stage:
         raise _bad(text, f"`{duration_text.strip()}` is not a duration (30s, 2m, 1h)")
     if "->" in rate_text:
         first, _, second = rate_text.partition("->")
-        end, unit = _endpoint(second, None, text)
-        start, unit = _endpoint(first, unit, text)
-        if unit is None:
+        # Each end keeps its own unit (`60/m->10/s` is 1 to 10 per second); an end without one
+        # takes the other's (`200->2000/s`).
+        end, end_unit = _endpoint(second, None, text)
+        start, start_unit = _endpoint(first, end_unit, text)
+        end_unit = end_unit or start_unit
+        if start_unit is None or end_unit is None:
             raise _bad(text, "a ramp needs a unit (/s or /m)")
-        start, end = start * _PER[unit], end * _PER[unit]
+        start, end = start * _PER[start_unit], end * _PER[end_unit]
         if not (math.isfinite(start) and math.isfinite(end)) or start + end <= 0:
             raise _bad(text, "a ramp needs a rate above zero at one end at least")
     else:

@@ -156,3 +156,18 @@ def test_each_stage_starts_at_its_first_request_despite_float_sums(stage: str) -
     assert [plan.stage_of(plan.first_index(k) - 1) for k in range(1, 7)] == list(range(6))
     times = [plan.offset(i) for i in range(plan.total)]
     assert times == sorted(times)
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("2s:60/m->10/s", 1.0, 10.0),
+        ("2s:10/s->60/m", 10.0, 1.0),
+        ("2s:10/s->20", 10.0, 20.0),
+        ("2s:60->120/m", 1.0, 2.0),
+    ],
+)
+def test_a_ramp_reads_each_end_in_its_own_unit(text: str, start: float, end: float) -> None:
+    stage = parse_stage(text)
+    assert (stage.start_rate, stage.end_rate) == pytest.approx((start, end))
+    assert stage.mean_rate == pytest.approx((start + end) / 2)
