@@ -16,6 +16,7 @@ roots (httpx certifi's bundle, aiohttp the system's), so the commands agreed onl
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 
@@ -37,7 +38,26 @@ def tls_context(*, verify: bool = True, ca_bundle: str | None = None) -> ssl.SSL
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         return context
+    _check_environment()
     return ssl.create_default_context()
+
+
+def _check_environment() -> None:
+    """The same one-line error for an unusable SSL_CERT_FILE / SSL_CERT_DIR as for --ca-bundle.
+
+    OpenSSL silently skips a variable it cannot use, so every delivery would fail as `tls` with
+    a hint to set the very variable that is wrong.
+    """
+    cafile = os.environ.get("SSL_CERT_FILE")
+    if cafile:
+        _load(cafile, label="SSL_CERT_FILE")
+    capath = os.environ.get("SSL_CERT_DIR")
+    # OpenSSL reads a list of folders (os.pathsep); one usable folder is enough.
+    if capath and not any(Path(part).is_dir() for part in capath.split(os.pathsep) if part):
+        raise DeliveryConfigError(
+            f"cannot use SSL_CERT_DIR={capath!r}: it is not a directory; expected a folder of "
+            "hashed CA certificates (or unset it), e.g. SSL_CERT_DIR=/etc/ssl/certs"
+        )
 
 
 def check_ca_bundle(path: str) -> None:
@@ -45,22 +65,27 @@ def check_ca_bundle(path: str) -> None:
     _load(path)
 
 
-def _load(path: str) -> ssl.SSLContext:
+def _load(path: str, *, label: str | None = None) -> ssl.SSLContext:
     if Path(path).is_dir():
-        raise _unusable(path, IsADirectoryError(path))
+        raise _unusable(path, IsADirectoryError(path), label=label)
     try:
         return ssl.create_default_context(cafile=path)
     except (OSError, ssl.SSLError, ValueError) as exc:
-        raise _unusable(path, exc) from None
+        raise _unusable(path, exc, label=label) from None
 
 
-def _unusable(path: str, exc: BaseException) -> DeliveryConfigError:
+def _unusable(path: str, exc: BaseException, *, label: str | None = None) -> DeliveryConfigError:
     if isinstance(exc, IsADirectoryError):
         why = "it is a directory"
     elif isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError):
         why = (exc.strerror or type(exc).__name__).lower()
     else:
         why = "it holds no PEM certificate"
+    if label is not None:  # an environment variable, not an option
+        return DeliveryConfigError(
+            f"cannot use {label}={path!r}: {why}; expected a PEM file of CA certificates "
+            f"(or unset it), e.g. {label}=./receiver-ca.pem"
+        )
     return DeliveryConfigError(
         f"cannot use CA bundle {path!r}: {why}; expected a PEM file of CA certificates, "
         "e.g. --ca-bundle ./receiver-ca.pem"

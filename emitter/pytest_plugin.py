@@ -147,14 +147,16 @@ def _check_options(config: pytest.Config) -> None:
             "e.g. --vss-burst 20"
         )
     bundle = config.getoption("vss_ca_bundle")
-    if bundle is not None:
-        from emitter._tls import check_ca_bundle
+    if bundle is not None or config.getoption("vss_target"):
+        from emitter._tls import tls_context
         from emitter.errors import VssEmitterError
 
         try:
-            check_ca_bundle(bundle)  # the same one-line error as every command of the kit
+            # The same one-line error as every command of the kit, for --vss-ca-bundle and for
+            # an unusable SSL_CERT_FILE / SSL_CERT_DIR.
+            tls_context(verify=not config.getoption("vss_insecure"), ca_bundle=bundle)
         except VssEmitterError as exc:
-            raise pytest.UsageError(f"--vss-ca-bundle: {exc}") from None
+            raise pytest.UsageError(f"--vss-ca-bundle: {exc}" if bundle else str(exc)) from None
     html = config.getoption("vss_html")
     if html:
         from emitter.errors import UsageError

@@ -182,6 +182,30 @@ def test_an_unusable_ca_bundle_is_the_same_one_line_error_in_every_command(
     assert "Traceback" not in output
 
 
+@pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_unusable_trust_variable_is_the_same_one_line_error_in_every_command(
+    command: str,
+    variable: str,
+    receiver: str,
+    fixture: Path,
+    tmp_path: Path,
+    pytester: pytest.Pytester,
+) -> None:
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_bytes(bytes(range(100)))  # no PEM certificate, and not a directory either
+    env = {variable: str(garbage)}
+    code, output = _run(command, receiver, fixture, [], env, pytester, real_locust=True)
+    why = "it holds no PEM certificate" if variable == "SSL_CERT_FILE" else "it is not a directory"
+    message = f"cannot use {variable}={str(garbage)!r}: {why}"
+    lines = [line for line in output.splitlines() if message in line]
+    assert len(lines) == 1, output
+    prefix = {"pytest": "ERROR: "}.get(command, "Error: ")
+    assert lines[0].startswith(prefix + message)
+    assert code == (4 if command == "pytest" else 2), output
+    assert "Traceback" not in output
+
+
 def test_a_file_that_holds_no_certificate_is_refused_before_anything_is_sent(
     tmp_path: Path, receiver: str, fixture: Path
 ) -> None:

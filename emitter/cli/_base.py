@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from emitter._headers import parse_header
-from emitter._tls import check_ca_bundle
+from emitter._tls import tls_context
 from emitter._version import __version__
 from emitter.errors import EXIT_INTERRUPTED, UsageError, VssEmitterError
 
@@ -222,8 +222,9 @@ def delivery_options(func: F) -> F:
         from emitter.deliver import DeliveryConfig  # httpx: only for the commands that deliver
 
         parsed = tuple(_parse_header(h) for h in headers)
-        if ca_bundle is not None:
-            check_ca_bundle(ca_bundle)  # the same one-line error in every command
+        # The same one-line error in every command for trust it cannot use: a bad --ca-bundle,
+        # SSL_CERT_FILE or SSL_CERT_DIR, before anything is sent.
+        tls_context(verify=not insecure, ca_bundle=ca_bundle)
         config = DeliveryConfig(
             timeout_s=timeout,
             headers=parsed,
