@@ -53,17 +53,51 @@ def url_password(url: str) -> str | None:
 
 
 def display_url(url: str) -> str:
-    """The URL as it may be printed: a password in it is replaced by ***, the user name kept."""
+    """The URL as it may be printed: a password in it is replaced by ***, the user name kept,
+    and every query-parameter value is *** (`?token=…`, `?sig=…`: webhook URLs often carry
+    their secret there, under any name). The request itself still goes to the real URL."""
     try:
         parts = urlsplit(url)
         password = parts.password
     except ValueError:
         return url
-    if not password:
+    if not password and not parts.query:
         return url
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:{REDACTED}@{hostport}"))
+    if password:
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        parts = parts._replace(netloc=f"{user}:{REDACTED}@{hostport}")
+    if parts.query:
+        parts = parts._replace(query=_masked_query(parts.query))
+    return urlunsplit(parts)
+
+
+# Query-parameter names whose values are credentials: masked wherever they appear in output
+# (a receiver echoing the token), not only in the shown URL.
+_SECRET_QUERY_PARTS = (
+    "token", "key", "secret", "password", "passwd", "pwd", "sig", "auth", "code", "credential",
+)  # fmt: skip
+
+
+def secret_query_values(url: str) -> list[str]:
+    """The values (as written and decoded, 4 characters or more) of the URL's query parameters
+    whose names look secret (token, key, api_key, secret, password, sig, auth, ...)."""
+    _, _, query = url.partition("?")
+    found: list[str] = []
+    for part in query.partition("#")[0].split("&"):
+        name, eq, value = part.partition("=")
+        lowered = unquote(name).lower()
+        if eq and len(value) >= 4 and any(word in lowered for word in _SECRET_QUERY_PARTS):
+            found += [value, unquote(value)]
+    return found
+
+
+def _masked_query(query: str, *, keep: frozenset[str] = frozenset()) -> str:
+    """`a=1&b=2` -> `a=***&b=***`; names, bare flags and values in `keep` stay."""
+    return "&".join(
+        f"{name}={REDACTED}" if eq and value and value not in keep else f"{name}{eq}{value}"
+        for name, eq, value in (part.partition("=") for part in query.split("&"))
+    )
 
 
 def userinfo_password(url: str) -> str | None:
@@ -103,13 +137,8 @@ def mask_url(url: str) -> str:
     path, qmark, query = tail.partition("?")
     if qmark:
         query, hash_, fragment = query.partition("#")
-        masked = [
-            f"{name}={REDACTED}"
-            if eq and value and value != "{sessionId}"
-            else f"{name}{eq}{value}"
-            for name, eq, value in (part.partition("=") for part in query.split("&"))
-        ]
-        tail = f"{path}?{'&'.join(masked)}{hash_}{fragment}"
+        masked = _masked_query(query, keep=frozenset({"{sessionId}"}))
+        tail = f"{path}?{masked}{hash_}{fragment}"
     return f"{scheme}://{authority}{tail}"
 
 

@@ -38,6 +38,7 @@ from emitter._redact import (
     one_line,
     redact,
     redact_cut_tail,
+    secret_query_values,
     url_password,
 )
 from emitter._tls import tls_context
@@ -133,6 +134,7 @@ def config_secrets(config: DeliveryConfig, *, url: str | None = None) -> tuple[s
         password = url_password(url)
         if password:
             found += [password, unquote(password)]
+        found += secret_query_values(url)  # ?token=…: masked if a receiver echoes it
     # Longest first, so a secret that contains another is replaced whole.
     return tuple(sorted({s for s in found if s.strip()}, key=len, reverse=True))
 
