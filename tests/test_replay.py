@@ -280,6 +280,27 @@ def test_retries_resend_the_same_bytes_and_record_each_attempt(tmp_path: Path) -
     assert attempts == [(1, "rejected"), (2, "rejected"), (3, "acked")]
 
 
+def test_a_retried_payload_is_timed_from_its_first_due_time(tmp_path: Path) -> None:
+    # Two 503s, then an ack after two 0.3 s retry delays: the payload waited at least 0.6 s
+    # from its schedule, however quick the last answer was; that answer's own time is the
+    # "from send" figure.
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 1)
+    results = tmp_path / "results.ndjson"
+    config = DeliveryConfig(timeout_s=2.0, retries=(0.3, 0.3))
+    with servers.flaky(2) as server:
+        report = run(server.url, [path], results=results, config=config)
+    assert (report.acked, report.retried) == (1, 2)
+    assert report.latency_ms.max >= 600
+    assert report.latency_from_send_ms.max < report.latency_ms.max - 500
+    attempts = deliveries(results)
+    assert len({r["scheduled"] for r in attempts}) == 1  # every attempt: the first due time
+    assert attempts[-1]["outcome"] == "acked"
+    assert attempts[-1]["latency_ms"] >= 600
+    assert attempts[-1]["sent"] - attempts[0]["scheduled"] >= 0.6
+    assert attempts[-1]["service_ms"] < attempts[-1]["latency_ms"] - 500
+
+
 def test_stalled_receiver_shows_in_latency_from_schedule(tmp_path: Path) -> None:
     # One sender, a receiver taking 200 ms, 50 requests a second asked for: each send waits
     # for the previous answer, so sends fall behind their schedule and that wait is latency.

@@ -54,7 +54,8 @@ class DrillSettings:
 
 class Followup(NamedTuple):
     """A send the drill asks the engine for: `item` at `due`, as attempt `attempt` (0: a
-    duplicate; 1 with `slot`: the first send of a held session, due at `scheduled`)."""
+    duplicate; 1 with `slot`: the first send of a held session). `scheduled` is when the
+    payload was first due (its latency counts from there); a duplicate's is its `due`."""
 
     due: float
     item: Item
@@ -68,9 +69,9 @@ def _due_now(f: Followup, now: float) -> Followup:
 
 
 def _due_at(f: Followup, due: float) -> Followup:
-    # A first send keeps its original due time (its latency shows the hold); a retry of a
-    # failed one is due when it is released.
-    scheduled = f.scheduled if f.attempt == 1 else due
+    # A held payload (a first send, or a retry of a failed one) keeps its original due time:
+    # its latency shows the hold. A duplicate (attempt 0) counts from when it is due.
+    scheduled = f.scheduled if f.attempt >= 1 else due
     return f._replace(due=due, scheduled=scheduled)
 
 
@@ -229,7 +230,7 @@ class DrillState:
         if gate is not None:
             gate.result(now, ok=ok)
             if not ok and final and gate.failing:
-                gate.hold(Followup(0.0, item, attempt + 1, 0.0, None))
+                gate.hold(Followup(0.0, item, attempt + 1, scheduled, None))
                 held = True
             out.extend(self._released(now))
         return out, held

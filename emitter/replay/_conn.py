@@ -30,13 +30,26 @@ Done = Callable[["Conn", Fault | None, int | None], None]
 
 
 class Job:
-    """One attempt to come: the payload, when it is due, which attempt."""
+    """One attempt to come: the payload, when it is due, which attempt.
 
-    __slots__ = ("attempt", "item", "last", "late", "resent", "scheduled", "sent", "slot")
+    `scheduled` is when the payload's first attempt was due: every attempt's latency from
+    the schedule counts from it, so the wait for retries shows. `due` is when this attempt
+    falls due (a retry: the failed answer plus the delay); the sender's lag counts from it.
+    """
 
-    def __init__(self, item: Item, scheduled: float, attempt: int, slot: Slot | None) -> None:
+    __slots__ = ("attempt", "due", "item", "last", "late", "resent", "scheduled", "sent", "slot")
+
+    def __init__(
+        self,
+        item: Item,
+        scheduled: float,
+        attempt: int,
+        slot: Slot | None,
+        due: float | None = None,
+    ) -> None:
         self.item = item
         self.scheduled = scheduled
+        self.due = scheduled if due is None else due
         self.attempt = attempt
         self.slot = slot
         self.sent = 0.0

@@ -281,7 +281,7 @@ class Run:
     def _push(self, f: Followup, now: float) -> None:
         """Queues a send a drill asked for (a duplicate, a probe, a released session)."""
         slot = Slot(f.slot, f.scheduled) if f.slot is not None else None
-        job = Job(f.item, f.scheduled, f.attempt, slot)
+        job = Job(f.item, f.scheduled, f.attempt, slot, due=f.due)
         heapq.heappush(self._retries, (f.due, next(self._seq), job))
         self._arm(now)
 
@@ -299,7 +299,7 @@ class Run:
             return
         lag = now - self._due(self._claimed)
         if self._ready:
-            lag = max(lag, now - self._ready[0].scheduled)
+            lag = max(lag, now - self._ready[0].due)
         self.lag.final_lag_s = max(0.0, lag)
         if lag <= self.settings.late_after_s:
             return
@@ -602,9 +602,12 @@ class Run:
             self.acked += 1
             self.outcomes["acked"] += 1
         elif retry:
-            retry_job = Job(job.item, now + retries[job.attempt - 1], job.attempt + 1, None)
+            # The retry keeps the payload's first due time: its latency from the schedule
+            # counts the outage it waited through, as 8x8's sender would see it.
+            due = now + retries[job.attempt - 1]
+            retry_job = Job(job.item, job.scheduled, job.attempt + 1, None, due=due)
             retry_job.last = outcome.value
-            heapq.heappush(self._retries, (retry_job.scheduled, next(self._seq), retry_job))
+            heapq.heappush(self._retries, (due, next(self._seq), retry_job))
         elif not held:  # a held session goes out again in the drill's burst
             self._final(outcome.value)
         if conn.open:

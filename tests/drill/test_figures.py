@@ -282,8 +282,9 @@ def test_the_burst_gate_holds_then_releases_through_the_engine_seams() -> None:
     out, _ = state.finished(
         a, attempt=2, scheduled=1.7, sent=1.7, now=1.72, ok=True, late=False, final=True
     )
+    # Both keep their first due time (b's retry too): their latency shows the hold.
     assert [(f.item, f.attempt, f.slot, f.scheduled) for f in out] == [
-        (b, 2, None, 1.72),
+        (b, 2, None, 0.5),
         (c, 1, 2, 0.8),
     ]
     assert [f.due for f in out] == pytest.approx([1.72, 1.73])
