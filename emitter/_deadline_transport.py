@@ -166,10 +166,20 @@ class _ResponseStream(httpx.SyncByteStream):
             close()
 
 
+# h11 refuses an answer head over httpcore's 100 KB as a protocol error, which send would call
+# `not_http`, while replay's parser and Locust's accept it and judge the status. One rule for
+# every stack (docs/send.md): a head up to this size is HTTP and its status decides.
+MAX_HEAD_BYTES = 1024 * 1024
+
+
 class DeadlineTransport(httpx.BaseTransport):
     """httpx's HTTP/1.1 transport, on network streams that honour the delivery's deadline."""
 
     def __init__(self, *, ssl_context: ssl.SSLContext, max_connections: int) -> None:
+        # httpcore reads the limit from this class attribute when it opens a connection; it can
+        # only be raised, so other httpx clients in the process lose nothing.
+        http11 = httpcore._sync.http11.HTTP11Connection
+        http11.MAX_INCOMPLETE_EVENT_SIZE = max(http11.MAX_INCOMPLETE_EVENT_SIZE, MAX_HEAD_BYTES)
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
             max_connections=max_connections,

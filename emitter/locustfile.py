@@ -26,6 +26,7 @@ from typing import Any
 
 import gevent
 from locust import FastHttpUser, constant, events, task
+from locust.contrib.fasthttp import FAILURE_EXCEPTIONS
 from locust.exception import CatchResponseError, StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -431,43 +432,65 @@ class VssUser(FastHttpUser):
         deadline = gevent.Timeout(plan.timeout_s)
         deadline.start()
         try:
-            response = self.client.post(
-                "",
-                data=body,  # type: ignore[arg-type]  # geventhttpclient sends bytes as they are
-                headers=plan.headers,
-                name=name,
-                catch_response=True,
-                allow_redirects=False,
-            )
+            try:
+                # stream=True: the head is read here and the body below, so a fault after the
+                # status line came (a reset, a stalled body) is known to follow HTTP 200, as
+                # send and replay say it.
+                response = self.client.post(
+                    "",
+                    data=body,  # type: ignore[arg-type]  # geventhttpclient sends bytes as is
+                    headers=plan.headers,
+                    name=name,
+                    catch_response=True,
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except gevent.Timeout as exc:
+                if exc is not deadline:
+                    raise
+                self.environment.events.request.fire(
+                    request_type="POST",
+                    name=name,
+                    response_time=(time.perf_counter() - started) * 1000,
+                    response_length=0,
+                    response=None,
+                    context={},
+                    exception=CatchResponseError(_failure(timeout_fault(plan.timeout_s))),
+                )
+                return
+            with response as answer:
+                fault = _judge(answer, plan, deadline)
+                # The time to the whole answer, body included (Locust stopped at the head).
+                answer.request_meta["response_time"] = (time.perf_counter() - started) * 1000
+                if fault is None:
+                    answer.success()
+                else:
+                    answer.failure(_failure(fault))
+        finally:
+            deadline.close()
+
+
+def _judge(answer: Any, plan: Plan, deadline: gevent.Timeout) -> Fault | None:
+    """None for an ack, else the Fault: the body is read here, within the ack deadline."""
+    error = getattr(answer, "error", None) or answer.request_meta.get("exception")
+    status = int(answer.status_code or 0) or None  # 0: no status line came
+    if error is None:
+        try:
+            answer.request_meta["response_length"] = len(answer.content or b"")
         except gevent.Timeout as exc:
             if exc is not deadline:
                 raise
-            self.environment.events.request.fire(
-                request_type="POST",
-                name=name,
-                response_time=(time.perf_counter() - started) * 1000,
-                response_length=0,
-                response=None,
-                context={},
-                exception=CatchResponseError(_failure(timeout_fault(plan.timeout_s))),
-            )
-            return
-        finally:
-            deadline.close()
-        with response as answer:
-            error = getattr(answer, "error", None) or answer.request_meta.get("exception")
-            if error is not None:
-                answer.failure(_failure(classify_gevent(error, timeout_s=plan.timeout_s)))
-                return
-            fault = status_fault(
-                int(answer.status_code),
-                accept_2xx=plan.accept_2xx,
-                location=answer.headers.get("location"),
-            )
-            if fault.outcome is Outcome.ACKED:
-                answer.success()
-            else:
-                answer.failure(_failure(fault))
+            return timeout_fault(plan.timeout_s, status=status)
+        except FAILURE_EXCEPTIONS as exc:  # the body read failed, as Locust itself counts it
+            error = exc
+    if error is not None:
+        return classify_gevent(error, timeout_s=plan.timeout_s, status=status)
+    fault = status_fault(
+        int(answer.status_code),
+        accept_2xx=plan.accept_2xx,
+        location=answer.headers.get("location"),
+    )
+    return None if fault.outcome is Outcome.ACKED else fault
 
 
 def print_help() -> None:

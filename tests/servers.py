@@ -15,6 +15,9 @@ Factories (all bind 127.0.0.1 only):
     slow(delay_s)                          waits before answering 200
     trickling(interval_s)                  sends a 200 answer one byte at a time
     resetting(hard=False)                  accepts and closes at once (hard: TCP RST)
+    cut_mid_answer()                       a 200 head and 2 of 100 body bytes, then TCP RST
+    stalled_body()                         a 200 head and 2 of 100 body bytes, then nothing
+    huge_head(size)                        a complete 200 whose head holds one `size`-byte header
     garbage(data)                          reads the request, writes non-HTTP bytes, closes
     redirecting(location, status=302)      a redirect
     tls(cert, status=200)                  HTTPS with a self-signed certificate
@@ -48,13 +51,16 @@ __all__ = [
     "answering",
     "ca_signed_cert",
     "closed_port_url",
+    "cut_mid_answer",
     "echoing",
     "flaky",
     "garbage",
+    "huge_head",
     "redirecting",
     "resetting",
     "self_signed_cert",
     "slow",
+    "stalled_body",
     "tls",
     "trickling",
 ]
@@ -293,6 +299,44 @@ def resetting(*, hard: bool = False) -> Server:
         conn.close()
 
     return Server(respond, read_request=hard)
+
+
+_PARTIAL_200 = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok"
+
+
+def cut_mid_answer() -> Server:
+    """Sends a 200 status line and head, 2 of the 100 body bytes it announced, then a TCP RST."""
+
+    def respond(server: Server, conn: socket.socket, request: Request | None) -> None:
+        if request is not None:
+            conn.sendall(_PARTIAL_200)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    return Server(respond)
+
+
+def stalled_body() -> Server:
+    """Sends a 200 status line and head, 2 of the 100 body bytes it announced, then waits."""
+
+    def respond(server: Server, conn: socket.socket, request: Request | None) -> None:
+        if request is not None:
+            conn.sendall(_PARTIAL_200)
+            server.stopping.wait(60)
+
+    return Server(respond)
+
+
+def huge_head(size: int = 200_000) -> Server:
+    """A complete 200 answer whose head holds one header of `size` bytes."""
+    response = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * size + b"\r\nContent-Length: 2\r\n"
+    response += b"Connection: close\r\n\r\nok"
+
+    def respond(server: Server, conn: socket.socket, request: Request | None) -> None:
+        if request is not None:
+            conn.sendall(response)
+
+    return Server(respond)
 
 
 def garbage(data: bytes = b"hello\r\n") -> Server:
