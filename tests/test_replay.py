@@ -145,12 +145,48 @@ def test_bad_line_is_reported_with_file_and_line_and_counted_failed(tmp_path: Pa
             on_notice=notices.append,
         )
         assert len(server.requests) == 3
-    assert (report.sent, report.acked, report.failed) == (3, 3, 2)
+    assert (report.sent, report.acked, report.failed, report.bad_input) == (3, 3, 0, 2)
     assert report.outcomes == {"acked": 3, BAD_INPUT: 2}
     assert report.exit_code == 1
+    assert "failed 0" in format_summary(report)
+    assert "bad input 2 (not sent)" in format_summary(report)
     assert notices[0].startswith(f"{path}:2: not JSON")
     assert notices[1].startswith(f"{path}:4: not a JSON object")
     assert {r["session_id"] for r in deliveries(results) if r["outcome"] == "acked"} == set(ids)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not json at all\n", r"no line of the input files is a payload \(the first: .*:1: not"),
+        (b"", "the input files hold none"),
+        (b"\n\n", "the input files hold none"),
+    ],
+    ids=["bad-line", "empty", "blank"],
+)
+def test_a_file_with_no_payload_is_refused_before_anything_is_sent(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "nj.ndjson"
+    path.write_bytes(content)
+    results = tmp_path / "results.ndjson"
+    with servers.answering(200) as server:
+        with pytest.raises(InputError, match=message):
+            run(server.url, [path], results=results)
+        assert server.requests == []
+    assert not results.exists()
+
+
+def test_a_payload_after_many_bad_lines_is_still_found_and_sent(tmp_path: Path) -> None:
+    path = tmp_path / "junk.ndjson"
+    payload = path.with_name("one.ndjson")
+    write_fixture(payload, 1)
+    path.write_bytes(b"junk\n" * 10_050 + payload.read_bytes())
+    with servers.answering(200) as server:
+        report = run(server.url, [path])
+        assert len(server.requests) == 1
+    assert (report.sent, report.acked, report.failed, report.bad_input) == (1, 1, 0, 10_050)
+    assert report.exit_code == 1
 
 
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:

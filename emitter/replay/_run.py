@@ -55,6 +55,8 @@ from emitter.sources import FileSource, Item, ScenarioSource
 _CENSUS_MIN_BYTES = 4 << 20
 _CENSUS_MIN_PAYLOADS = 5_000
 _CENSUS_MIN_S = 10.0
+# Bad lines kept while looking for a file's first payload (~200 bytes each).
+_PEEK_BAD = 10_000
 
 
 def replay(
@@ -295,6 +297,8 @@ def _open_source(
 
     skipped = [0]
     stream: Iterable[Item] = source
+    if isinstance(source, FileSource):
+        stream = _with_a_payload(source, settings.limit)
     if isinstance(source, ScenarioSource) and worth_feeding(
         rate=settings.rate, limit=settings.limit
     ):
@@ -313,6 +317,38 @@ def _open_source(
         skipped=skipped,
         files=tuple(str(path) for path in files),
         scenarios=() if files else tuple(scenarios or [DEFAULT_SCENARIO]),
+    )
+
+
+def _with_a_payload(source: FileSource, limit: int | None) -> Iterator[Item]:
+    """The files' items, once it is known that at least one of them (within -n) is a payload.
+
+    Files that hold no payload at all (empty, or every line bad) are refused like `send`
+    refuses them: InputError (exit 2), before the results file is opened or anything is sent.
+    The bad lines met before the first payload are kept to be reported as the run reaches
+    them; past _PEEK_BAD of them the rest is scanned without keeping anything, and the files
+    are read again from the start (stdin, which cannot be, is then sent as it comes).
+    """
+    items = iter(source)
+    bad: list[Item] = []
+    for item in items:
+        if limit is not None and item.index >= limit:
+            break
+        if item.body is not None:
+            if item.index > len(bad):  # some bad lines were not kept: read again from the start
+                return iter(FileSource(source.paths))
+            return itertools.chain(bad, [item], items)
+        if len(bad) < _PEEK_BAD:
+            bad.append(item)
+        elif "-" in source.paths:
+            return itertools.chain(bad, [item], items)  # stdin cannot be read again
+    if not bad:
+        raise InputError("no payloads to send: the input files hold none; nothing was sent")
+    first = bad[0]
+    within = f" within -n {limit}" if limit is not None else ""
+    raise InputError(
+        f"no payloads to send: no line of the input files{within} is a payload (the first: "
+        f"{first.where}: {first.problem}); nothing was sent"
     )
 
 
@@ -395,6 +431,7 @@ def _report(
             "sender_behind_s": round(lag.saturated_s, 2),
             "receiver_bound_s": round(lag.receiver_bound_s, 2),
         }
+    bad_input = run.outcomes.get(BAD_INPUT, 0)  # counted with the failures, never sent
     span = run.last_send - run.first_send
     achieved = (run.sent - 1) / span if run.sent > 1 and span > 0 else float(run.sent)
     return ReplayReport(
@@ -404,7 +441,7 @@ def _report(
         seed=plan.seed,
         sent=run.sent,
         acked=run.acked,
-        failed=run.failed,
+        failed=run.failed - bad_input,
         late=run.late,
         skipped=skipped,
         retried=run.retried,
@@ -426,4 +463,5 @@ def _report(
         },
         workers=settings.workers,
         cpu_s=lag.cpu_s,
+        bad_input=bad_input,
     )

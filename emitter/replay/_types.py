@@ -97,7 +97,7 @@ class ReplayReport:
     seed: int | None
     sent: int  # payloads whose first attempt went out
     acked: int
-    failed: int  # payloads not acked in the end (bad input and interrupted included)
+    failed: int  # payloads sent and not acked in the end (interrupted included)
     late: int  # first attempts that left after their due time (+ tolerance)
     skipped: int  # acked in an earlier run (--resume)
     retried: int  # attempts beyond the first
@@ -117,6 +117,8 @@ class ReplayReport:
     latency_percentiles: Mapping[str, Any] = field(default_factory=dict)  # HDR distribution
     workers: int = 1
     cpu_s: float = 0.0  # the sender processes' CPU time during the run
+    bad_input: int = 0  # input lines that are not a payload: reported, never sent
+
 
     @property
     def exit_code(self) -> int:
@@ -124,7 +126,7 @@ class ReplayReport:
             return EXIT_USAGE
         if self.interrupted:
             return EXIT_INTERRUPTED
-        return EXIT_OK if self.failed == 0 else EXIT_CONTRACT
+        return EXIT_OK if self.failed == 0 and self.bad_input == 0 else EXIT_CONTRACT
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +139,7 @@ class ReplayReport:
             "sent": self.sent,
             "acked": self.acked,
             "failed": self.failed,
+            "bad_input": self.bad_input,
             "late": self.late,
             "skipped": self.skipped,
             "retried": self.retried,

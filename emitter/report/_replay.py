@@ -28,7 +28,8 @@ def format_summary(report: ReplayReport) -> str:
         f"concurrency {report.concurrency}"
         + (f"  seed {report.seed}" if report.seed is not None else ""),
         f"  sent {report.sent}  acked {report.acked}  failed {report.failed}  "
-        f"late {report.late}  skipped {report.skipped}  retried {report.retried}",
+        f"late {report.late}  skipped {report.skipped}  retried {report.retried}"
+        + (f"  bad input {report.bad_input} (not sent)" if report.bad_input else ""),
         f"  duration {report.duration_s:.2f} s  achieved {report.achieved_rate:,.1f} req/s",
         "  latency (ms)          p50      p90      p99    p99.9      max",
     ]

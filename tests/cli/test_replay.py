@@ -336,6 +336,20 @@ def test_foreign_results_file_exits_2_with_one_line(fixture_file: Path, tmp_path
     assert "is not a replay results log" in result.stderr
 
 
+def test_a_file_with_no_payload_exits_2_like_send(tmp_path: Path) -> None:
+    source = tmp_path / "nj.ndjson"
+    source.write_text("not json at all\n")
+    results = tmp_path / "results.ndjson"
+    with servers.answering(200) as server:
+        result = invoke(server.url, str(source), "--rate", "max", "--results", str(results))
+        assert server.requests == []
+    assert result.exit_code == 2
+    assert result.stderr.count("Error:") == 1
+    assert "Error: no payloads to send" in result.stderr
+    assert "nothing was sent" in result.stderr
+    assert not results.exists()
+
+
 def test_resume_into_the_source_file_exits_2_and_leaves_it_alone(tmp_path: Path) -> None:
     # A results file that is the fixture itself used to grow without end, its own records
     # sent back to the receiver as payloads.
