@@ -6,6 +6,10 @@ half-written report. What is not a regular file is never replaced: a symlink is 
 its target written (the link stays), and a FIFO, a device (`/dev/null`, a terminal) or one of
 this process's open descriptors (`/dev/stdout`, `/proc/self/fd/1`) is written to directly, as a
 shell redirection would. Every failure is one UsageError (exit 2) naming the path.
+
+A missing parent folder is such a failure (a typo in `--report-json`, `--html`, `--results`
+must not grow a folder tree); only a writer that fills a folder the user named
+(`--save-failures DIR`) passes make_parents=True.
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ def atomic_writer(
     path: str | os.PathLike[str],
     *,
     example: str = "--report-json build/vss.json",
-    make_parents: bool = True,
+    make_parents: bool = False,
 ) -> Iterator[BinaryIO]:
     """A binary handle whose bytes reach `path` whole or not at all (see the module's rules).
 
@@ -152,10 +156,10 @@ def atomic_write(
     data: bytes,
     *,
     example: str = "--report-json build/vss.json",
-    make_parents: bool = True,
+    make_parents: bool = False,
 ) -> Path:
-    """Write `data` to `path` whole or not at all; missing folders are created unless
-    `make_parents` is False (then a missing folder is the error).
+    """Write `data` to `path` whole or not at all; a missing folder is the error unless
+    `make_parents` is True (then missing folders are created).
 
     `example` ends the error message (the option that named the path, with a good value).
     Returns `path` as given (a symlink stays the name the user knows).
@@ -169,7 +173,7 @@ def check_writable(
     path: str | os.PathLike[str],
     *,
     example: str = "--report-json build/vss.json",
-    make_parents: bool = True,
+    make_parents: bool = False,
 ) -> None:
     """UsageError unless `atomic_write(path, ...)` can succeed: checked before a long run, so a
     typo in a report path does not throw the run's figures away."""

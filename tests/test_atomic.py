@@ -14,7 +14,9 @@ from emitter.errors import UsageError
 
 
 def test_a_file_is_written_whole_with_the_mode_of_any_new_file(tmp_path: Path) -> None:
-    target = atomic_write(tmp_path / "deep" / "er" / "report.json", b'{"ok":true}\n')
+    target = atomic_write(
+        tmp_path / "deep" / "er" / "report.json", b'{"ok":true}\n', make_parents=True
+    )
     assert target.read_bytes() == b'{"ok":true}\n'
     mask = os.umask(0o022)
     os.umask(mask)
@@ -35,16 +37,16 @@ def test_a_write_that_cannot_happen_is_one_error_and_leaves_nothing_behind(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
 
 
-def test_a_missing_folder_is_an_error_when_folders_are_not_made(tmp_path: Path) -> None:
+def test_a_missing_folder_is_an_error_unless_folders_are_asked_for(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "report.json"
     with pytest.raises(UsageError) as caught:
-        atomic_write(missing, b"x", example="--report-json ./r.json", make_parents=False)
+        atomic_write(missing, b"x", example="--report-json ./r.json")
     assert str(caught.value) == (
         f"cannot write {str(missing)!r}: No such file or directory; "
         "expected a writable file path, e.g. --report-json ./r.json"
     )
     with pytest.raises(UsageError):
-        check_writable(missing, make_parents=False)
+        check_writable(missing)
     assert not missing.parent.exists()
 
 
@@ -72,10 +74,10 @@ def test_a_symlink_survives_and_its_target_gets_the_bytes(tmp_path: Path) -> Non
 
 def test_a_dangling_symlink_creates_its_target(tmp_path: Path) -> None:
     link = tmp_path / "link.json"
-    link.symlink_to("out/made.json")
+    link.symlink_to("made.json")
     atomic_write(link, b"new")
     assert link.is_symlink()
-    assert (tmp_path / "out" / "made.json").read_bytes() == b"new"
+    assert (tmp_path / "made.json").read_bytes() == b"new"
 
 
 def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:

@@ -112,6 +112,7 @@ def check(
     With --verify FILE each acked probe also passes only if its sessions are stored as
     their canonical reading says (duplicates exactly once, forged deliveries not at all).
     """
+    from emitter._atomic import check_writable
     from emitter.check import catalogue, redact_url, run_check, select_probes
     from emitter.report import report_json as report_dict
     from emitter.report import save_failures as save
@@ -135,6 +136,12 @@ def check(
     request_headers(delivery)  # so does a header that cannot be sent
     if html:
         check_html_path(html)  # and an HTML path that can never be written
+    for report_path, example in (
+        (report_json, "--report-json build/vss.json"),
+        (junit_xml, "--junit-xml build/vss.xml"),
+    ):
+        if report_path:
+            check_writable(report_path, example=example)  # as --html: refused before sending
     verify = load_verify(verify_file)  # and a verify file that cannot be used
     run_seed = resolve_seed(seed)
     shown_url = redact_url(url, delivery)

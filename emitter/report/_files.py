@@ -32,7 +32,11 @@ def save_failures(report: CheckReport, directory: str | os.PathLike[str]) -> lis
         stem = failure_file_stem(result.name)
         for index, body in enumerate(bodies, start=1):
             name = f"{stem}.json" if index == 1 else f"{stem}.{index}.json"
-            saved.append(atomic_write(folder / name, body, example="--save-failures failed/"))
+            saved.append(
+                atomic_write(
+                    folder / name, body, example="--save-failures failed/", make_parents=True
+                )
+            )
         if result.verification:
             # With --verify: what was expected and what was stored, next to the payloads.
             from emitter.report._verify import write_verification

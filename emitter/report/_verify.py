@@ -63,4 +63,6 @@ def write_verification(result: ProbeResult, path: Path) -> Path | None:
     if not bad:
         return None
     data = json.dumps([v.as_dict() for v in bad], indent=2, ensure_ascii=False, default=str)
-    return atomic_write(path, data.encode() + b"\n", example="--save-failures failed/")
+    return atomic_write(
+        path, data.encode() + b"\n", example="--save-failures failed/", make_parents=True
+    )

@@ -77,3 +77,27 @@ def test_a_missing_argument_still_shows_the_usage() -> None:
     assert result.exit_code == 2
     assert "Usage:" in result.output
     assert "Missing argument 'URL'" in result.output
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ("replay", "--html"),
+        ("replay", "--report-json"),
+        ("replay", "--results"),
+        ("check", "--html"),
+        ("check", "--report-json"),
+        ("check", "--junit-xml"),
+    ],
+)
+def test_a_report_in_a_missing_folder_is_refused_by_every_option_alike(
+    tmp_path: Path, option: tuple[str, str]
+) -> None:
+    command, flag = option
+    missing = tmp_path / "no-such-folder" / "out.file"
+    result = run(*_commands(tmp_path)[command], flag, str(missing))
+    assert result.exit_code == 2, result.output
+    line = _one_error_line(result)
+    assert str(missing) in line
+    assert "No such file or directory" in line
+    assert not missing.parent.exists()  # nothing created

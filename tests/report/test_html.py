@@ -122,7 +122,7 @@ def test_check_cli_writes_the_page_and_refuses_a_bad_path_before_sending(
     tmp_path: Path,
 ) -> None:
     with bug.Receiver(bug.always_200) as receiver:
-        out = tmp_path / "reports" / "r.html"
+        out = tmp_path / "r.html"
         result = run("check", receiver.url, "-k", "docs/", "--seed", "1", "--html", str(out))
         assert result.exit_code == 0, result.output
         assert f"HTML report: {out}" in result.output
