@@ -116,10 +116,15 @@ class StageFigures:
             "failed": self.failed,
             "late": self.late,
             "retried": self.retried,
-            "latency_ms": {
-                "p50": round(_ms(self.latency, 50), 3),
-                "p99": round(_ms(self.latency, 99), 3),
-            },
+            # null when nothing in the stage was answered (0 ms would read as fast)
+            "latency_ms": (
+                {
+                    "p50": round(_ms(self.latency, 50), 3),
+                    "p99": round(_ms(self.latency, 99), 3),
+                }
+                if self.latency.get_total_count()
+                else None
+            ),
         }
         if self.verify is not None:
             out["verify"] = dict(self.verify)

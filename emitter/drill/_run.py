@@ -338,6 +338,7 @@ class DrillState:
             stored_twice=0 if verify is None else verify.get("stored_twice", 0),
             mismatched=0 if verify is None else verify.get("mismatched", 0),
             recovery_s=recovery_seconds(found),
+            answered=self._answered(),
         )
         return DrillResult(
             settings=self.settings,
@@ -350,6 +351,12 @@ class DrillState:
             wall=self.wall,
             verify=verify,
         )
+
+    def _answered(self) -> int | None:
+        """How many attempts the run's latency from the schedule measured (None: no run)."""
+        if self.run is None:
+            return None
+        return int(self.run.from_schedule.flush().get_total_count())
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from emitter.errors import UsageError
 
 _EXAMPLE = "e.g. `p99<500ms`, `failed<0.1%` or `stored_twice=0`"
 _THRESHOLD = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|<|==|=)\s*(\S+)\s*$", re.IGNORECASE)
-_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
+_PERCENTILE = re.compile(r"^p(\d{1,3}(?:\.\d+)?)$")
 _LATENCY_LIMIT = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)$")
 _COUNT_LIMIT = re.compile(r"^(\d+(?:\.\d+)?)(%?)$")
 _SECONDS_LIMIT = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)$")
@@ -75,8 +75,8 @@ def parse_threshold(text: str) -> Threshold:
     pct = _PERCENTILE.match(metric)
     if pct is not None or metric in {"max", "p999"}:
         quantile = 99.9 if metric == "p999" else float(pct.group(1)) if pct else None
-        if quantile is not None and not 0 < quantile < 100:
-            raise _bad(text, f"`{metric}` is not a percentile between p0 and p100")
+        if quantile is not None and not 0 <= quantile <= 100:
+            raise _bad(text, f"`{metric}` is not a percentile: expected p0 to p100")
         value = _LATENCY_LIMIT.match(raw)
         if value is None:
             raise _bad(text, f"a latency limit needs a unit, ms or s, not `{raw}`")
@@ -130,6 +130,7 @@ class Actuals:
     stored_twice: int = 0
     mismatched: int = 0
     recovery_s: float | None = None  # None: some held-up session was never acked
+    answered: int | None = None  # attempts whose latency was measured; 0: none (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,8 @@ def _shown(t: Threshold, actual: float | None) -> str:
     if actual is None:
         if t.metric == "recovery":
             return "some session held up by an outage was never acked"
+        if _unit(t) == "ms":
+            return f"not measurable: no attempt finished (limit {t.op} {t.limit:g} ms)"
         return "not measured"
     unit = _unit(t)
     if unit == "ms":
@@ -183,10 +186,10 @@ def _shown(t: Threshold, actual: float | None) -> str:
 def measure(threshold: Threshold, actuals: Actuals) -> float | None:
     """The value a threshold is judged on, in its own units; None when it was not measured."""
     t = threshold
-    if t.quantile is not None:
-        return actuals.latency_ms(t.quantile)
-    if t.metric == "max":
-        return actuals.max_ms
+    if t.quantile is not None or t.metric == "max":
+        if actuals.answered == 0:
+            return None  # no answer to measure: a latency limit is not met, never "ok" at 0 ms
+        return actuals.latency_ms(t.quantile) if t.quantile is not None else actuals.max_ms
     if t.metric == "recovery":
         return actuals.recovery_s
     if t.metric in RATIO_METRICS:

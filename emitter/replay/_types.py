@@ -49,11 +49,12 @@ class Percentiles:
     p99: float
     p999: float
     max: float
+    empty: bool = False  # nothing was measured (no attempt finished): the zeros mean nothing
 
     @classmethod
     def of(cls, hist: HdrHistogram) -> Percentiles:
         if hist.get_total_count() == 0:
-            return cls(0.0, 0.0, 0.0, 0.0, 0.0)
+            return cls(0.0, 0.0, 0.0, 0.0, 0.0, empty=True)
         values = hist.get_percentile_to_value_dict([50, 90, 99, 99.9])
         return cls(
             values[50] / 1000.0,
@@ -119,7 +120,6 @@ class ReplayReport:
     cpu_s: float = 0.0  # the sender processes' CPU time during the run
     bad_input: int = 0  # input lines that are not a payload: reported, never sent
 
-
     @property
     def exit_code(self) -> int:
         if self.error is not None:
@@ -145,8 +145,11 @@ class ReplayReport:
             "retried": self.retried,
             "duration_s": round(self.duration_s, 3),
             "achieved_rate": round(self.achieved_rate, 2),
-            "latency_ms": self.latency_ms.as_dict(),
-            "latency_from_send_ms": self.latency_from_send_ms.as_dict(),
+            # null, not zeros, when no attempt finished: 0.00 ms would read as a fast receiver.
+            "latency_ms": None if self.latency_ms.empty else self.latency_ms.as_dict(),
+            "latency_from_send_ms": (
+                None if self.latency_from_send_ms.empty else self.latency_from_send_ms.as_dict()
+            ),
             "outcomes": dict(sorted(self.outcomes.items())),
             "interrupted": self.interrupted,
             "results": self.results,

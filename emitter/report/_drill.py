@@ -18,11 +18,14 @@ def format_drill(result: DrillResult) -> list[str]:
             "     late   p50 ms   p99 ms"
         )
         for s in result.stages:
-            p50 = s.latency.get_value_at_percentile(50) / 1000.0 if s.sent else 0.0
-            p99 = s.latency.get_value_at_percentile(99) / 1000.0 if s.sent else 0.0
+            if s.latency.get_total_count():
+                p50 = f"{s.latency.get_value_at_percentile(50) / 1000.0:>9.1f}"
+                p99 = f"{s.latency.get_value_at_percentile(99) / 1000.0:>9.1f}"
+            else:  # nothing answered in this stage: a dash, never 0.0 ms
+                p50 = p99 = f"{'–':>9}"
             lines.append(
                 f"  {s.stage.text:<24}{s.stage.mean_rate:>9,.1f}{s.achieved_rate:>10,.1f}"
-                f"{s.sent:>9}{s.acked:>9}{s.failed:>9}{s.late:>9}{p50:>9.1f}{p99:>9.1f}"
+                f"{s.sent:>9}{s.acked:>9}{s.failed:>9}{s.late:>9}{p50}{p99}"
             )
             if s.verify is not None:
                 shown = ", ".join(f"{k} {v}" for k, v in s.verify.items())

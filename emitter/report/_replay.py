@@ -37,6 +37,9 @@ def format_summary(report: ReplayReport) -> str:
         ("from schedule", report.latency_ms),
         ("from send", report.latency_from_send_ms),
     ):
+        if pct.empty:  # nothing answered: a dash, never 0.00 (a fast receiver)
+            lines.append(f"  {name:<16}" + f"{'–':>9}" * 5 + "   (no attempt finished)")
+            continue
         lines.append(
             f"  {name:<16}{pct.p50:>9.2f}{pct.p90:>9.2f}{pct.p99:>9.2f}"
             f"{pct.p999:>9.2f}{pct.max:>9.2f}"

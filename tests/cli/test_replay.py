@@ -350,6 +350,32 @@ def test_a_file_with_no_payload_exits_2_like_send(tmp_path: Path) -> None:
     assert not results.exists()
 
 
+def test_nothing_answered_shows_dashes_and_fails_a_latency_threshold(tmp_path: Path) -> None:
+    # The one request is still waiting when --duration and its 2 s grace end: no latency was
+    # measured, so the table shows dashes (not 0.00), the JSON null, and p99<50ms is not met.
+    source = tmp_path / "one.ndjson"
+    write_fixture(source, 1)
+    report = tmp_path / "report.json"
+    with servers.slow(30.0) as server:
+        result = invoke(
+            server.url, str(source), "--rate", "10/s", "--duration", "0.2s",
+            "--slo", "p99<50ms", "--report-json", str(report),
+        )  # fmt: skip
+    data = json.loads(report.read_text())
+    assert data["outcomes"] == {"interrupted": 1}
+    assert data["latency_ms"] is None
+    assert data["latency_from_send_ms"] is None
+    (verdict,) = data["slo"]["thresholds"]
+    assert verdict["ok"] is False
+    assert verdict["actual"] is None
+    assert "from schedule" in result.stdout
+    schedule_row = next(line for line in result.stdout.splitlines() if "from schedule" in line)
+    assert "–" in schedule_row
+    assert "0.00" not in schedule_row
+    assert "SLO broken: p99<50ms: not measurable" in result.stderr
+    assert result.exit_code == 1
+
+
 def test_resume_into_the_source_file_exits_2_and_leaves_it_alone(tmp_path: Path) -> None:
     # A results file that is the fixture itself used to grow without end, its own records
     # sent back to the receiver as payloads.

@@ -46,7 +46,7 @@ def test_latency_limits_take_ms_or_s_and_any_percentile() -> None:
     [
         ("p99 500ms", "expected METRIC<LIMIT"),
         ("p99<500", "needs a unit"),
-        ("p0<5ms", "not a percentile"),
+        ("p101<5ms", "`p101` is not a percentile: expected p0 to p100"),
         ("speed<5ms", "unknown metric `speed`"),
         ("failed<0.001", "write a ratio as a percentage"),
         ("failed<200%", "more than 100%"),
@@ -60,6 +60,24 @@ def test_bad_threshold_names_it_and_shows_examples(text: str, fragment: str) -> 
     assert f"Invalid threshold `{text}`" in str(info.value)
     assert fragment in str(info.value)
     assert "e.g. `p99<500ms`" in str(info.value)
+
+
+def test_p0_and_p100_are_percentiles_like_any_other() -> None:
+    assert parse_threshold("p0<5ms").quantile == 0.0
+    assert parse_threshold("p100<1s").quantile == 100.0
+
+
+def test_a_latency_limit_with_nothing_answered_is_not_met() -> None:
+    # No attempt finished (a silent receiver cut by --duration): 0 ms would read as "ok".
+    verdicts = evaluate(parse_slo("p99<50ms,max<1s,failed<=5"), _actuals(answered=0, failed=0))
+    assert [v.ok for v in verdicts] == [False, False, True]
+    assert verdicts[0].actual is None
+    assert verdicts[0].describe() == (
+        "p99<50ms: not measurable: no attempt finished (limit < 50 ms)"
+    )
+    assert verdicts[0].as_dict()["actual"] is None
+    (measured,) = evaluate(parse_slo("p99<500ms"), _actuals(answered=10))
+    assert measured.ok
 
 
 def test_every_threshold_is_judged_with_actual_and_limit() -> None:
