@@ -725,6 +725,33 @@ def test_a_sender_that_cannot_keep_the_rate_says_so(tmp_path: Path) -> None:
     assert report.exit_code == 0  # every payload sent was acked: the deliveries decide
 
 
+def test_a_receiver_that_sets_the_pace_is_not_blamed_on_the_sender(tmp_path: Path) -> None:
+    # Four connections, each answer 50 ms: at most ~80/s against 1,000/s asked. The sends fall
+    # far behind, but with every connection waiting for an answer: the receiver (and
+    # --concurrency) set the pace, and --workers would not help.
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 300)
+    with servers.slow(0.05) as server:
+        report = replay(
+            url=server.url,
+            settings=ReplaySettings(rate=1000.0, concurrency=4, duration_s=1.5),
+            config=FAST,
+            files=[path],
+        )
+    assert not report.sender_saturated
+    lag = report.sender_lag
+    assert lag is not None
+    assert lag["receiver_bound_s"] > lag["sender_behind_s"]
+    # Only the payloads the file still held were not sent, not the ~1,400 slots due.
+    assert 0 < lag["unsent"] <= 300 - report.sent
+    assert lag["unsent_exact"] is True
+    summary = format_summary(report)
+    assert "SENDER SATURATED" not in summary
+    assert "try --workers" not in summary
+    assert "the receiver (or --concurrency) set the pace" in summary
+    assert f"{lag['unsent']:,} scheduled sends never left" in summary
+
+
 def itertools_cycle(path: Path, tmp_path: Path, *, times: int) -> Path:
     """`path`'s lines repeated `times` times (sessionIds repeat: the receiver does not mind)."""
     out = tmp_path / "many.ndjson"

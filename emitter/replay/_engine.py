@@ -58,6 +58,7 @@ DURATION_GRACE_S = 2.0  # after --duration, how long answers in flight may still
 # process was busy at least this share of the tick (or a connection was free to send on).
 _BUSY_SHARE = 0.6
 _LOOP_LAG_S = 0.005  # a tick this late means the loop itself could not keep up
+_COUNT_LEFT_S = 0.3  # after the run, how long counting the source's unsent payloads may take
 
 Observer = Callable[[Item, int, str, "int | None", str], None]
 
@@ -83,6 +84,7 @@ class Run:
     ) -> None:
         self.target = Target(url, headers, tls)
         self.items = items
+        self._source = items  # before any wrapper: what is left of it is counted, never sent
         self.settings = settings
         self.config = config
         self.secrets = config_secrets(config, url=url)
@@ -184,6 +186,8 @@ class Run:
                 self.ended = time.monotonic()
                 for conn in [*self._idle, *self._busy]:
                     conn.abort()
+                if self.lag.unsent:
+                    self._cap_unsent()
         finally:
             if signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -256,6 +260,8 @@ class Run:
         if self.hooks is not None:
             self._drill_tick(now)
         if now >= self._end and not self.stopping:
+            if self.pacer.rate is not None and not self._source_done:
+                self.lag.unsent = self._unsent()  # slots due before the end, never claimed
             self._stop()
         if now >= self._hard_end:
             self._abort_in_flight()
@@ -307,14 +313,18 @@ class Run:
         busy = (cpu_now - cpu_before) / span
         self.lag.max_lag_s = max(self.lag.max_lag_s, lag)
         at_cap = self._conns >= self.settings.concurrency and not self._idle
-        # Behind with every connection waiting for an answer and the loop idle: the receiver
-        # (or --concurrency) sets the pace. Busy, a free connection, or a late tick: the sender.
+        # Behind with every connection waiting for an answer and the process mostly idle: the
+        # receiver (or --concurrency) sets the pace, whether or not this tick came late (a
+        # late tick holds back no send when no connection could take one). Busy: the sender.
+        # A free connection while behind counts as the sender's only with the loop itself
+        # late; otherwise it is a passing moment (a connection the receiver closed, being
+        # replaced) that says nothing about who sets the pace.
         starved = now - self._tick_due > _LOOP_LAG_S
-        if busy >= _BUSY_SHARE or not at_cap or starved:
+        if busy >= _BUSY_SHARE or (not at_cap and starved):
             self.lag.saturated_s += span
             if self.lag.behind_from_s is None:
                 self.lag.behind_from_s = max(0.0, started - self.started)
-        else:
+        elif at_cap:
             self.lag.receiver_bound_s += span
 
     def progress(self, now: float) -> Progress:
@@ -393,6 +403,28 @@ class Run:
         index = self.phase + self._claimed * self.stride
         self._claimed += 1
         return Job(item, scheduled, 1, Slot(index, scheduled))
+
+    def _cap_unsent(self) -> None:
+        """Caps the unsent slots at the payloads the source still held: a schedule of a
+        million a second outruns a 60,000-line file, and only what exists was not sent.
+        Counted after the run (its figures are final), within _COUNT_LEFT_S; past that the
+        count is a lower bound (`unsent_exact` false)."""
+        most = self.lag.unsent
+        deadline = time.monotonic() + _COUNT_LEFT_S
+        left = 0
+        try:
+            for item in self._source:
+                if item.body is None:
+                    continue  # a bad line would never have been sent
+                left += 1
+                if left >= most:
+                    return
+                if not left % 1024 and time.monotonic() > deadline:
+                    self.lag.unsent, self.lag.unsent_exact = left, False
+                    return
+        except VssEmitterError:
+            pass  # the source broke further on: what was counted is what it held
+        self.lag.unsent = left
 
     def _unsent(self) -> int:
         """Slots of this worker due before --duration ended that were never claimed."""

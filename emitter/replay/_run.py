@@ -428,6 +428,7 @@ def _report(
             "final_lag_ms": round(lag.final_lag_s * 1000.0, 1),
             "late": run.late,
             "unsent": lag.unsent,
+            "unsent_exact": lag.unsent_exact,
             "sender_behind_s": round(lag.saturated_s, 2),
             "receiver_bound_s": round(lag.receiver_bound_s, 2),
         }

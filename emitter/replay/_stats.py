@@ -171,6 +171,11 @@ def _percentile(values: dict[int, int], percentile: float) -> float:
     return 0.0  # not reached: the ranks add up to total
 
 
+# How long the sender must be the cause of the lag before the run says it was saturated: a
+# 0.2 s hiccup (a GC pause, another process on the core) is not a sender that cannot keep up.
+SATURATED_S = 0.5
+
+
 @dataclass
 class Lag:
     """How far the sends fell behind the schedule, and whether the sender was the cause."""
@@ -179,12 +184,14 @@ class Lag:
     behind_from_s: float | None = None  # when the sender first fell behind, from the start
     max_lag_s: float = 0.0
     final_lag_s: float = 0.0
-    unsent: int = 0  # slots due before --duration ended that never left
+    unsent: int = 0  # payloads due before --duration ended that never left (at most the source's)
+    unsent_exact: bool = True  # False: counting the source's rest ran out of time (a lower bound)
     receiver_bound_s: float = 0.0  # time behind while every connection waited for an answer
     cpu_s: float = 0.0  # the sender's CPU time over the run (user + system)
 
     @property
     def saturated(self) -> bool:
-        """The sender could not keep the rate: behind for 200 ms or more, or it left slots
-        unsent at the end of --duration while it was the cause."""
-        return self.saturated_s >= 0.2 or (self.saturated_s > 0 and self.unsent > 0)
+        """The sender could not keep the rate: behind with itself the cause for a sustained
+        SATURATED_S or more, and for at least as long as the receiver (or --concurrency) held
+        the sends back. A receiver that sets the pace is never blamed on the sender."""
+        return self.saturated_s >= SATURATED_S and self.saturated_s >= self.receiver_bound_s

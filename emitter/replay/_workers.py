@@ -132,6 +132,7 @@ class Tally:
         mine.max_lag_s = max(mine.max_lag_s, lag.max_lag_s)
         mine.final_lag_s = max(mine.final_lag_s, lag.final_lag_s)
         mine.unsent += lag.unsent
+        mine.unsent_exact = mine.unsent_exact and lag.unsent_exact
 
 
 def _part(run: Run, skipped: int) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from emitter.replay import Progress, ReplayReport
@@ -67,17 +68,32 @@ def _lag_lines(report: ReplayReport) -> list[str]:
             f"{when} its sends fell behind the schedule, up to {behind:,.0f} ms "
             f"({lag['final_lag_ms']:,.0f} ms at the end); {lag['late']:,} sends were late",
         ]
-        if lag["unsent"]:
-            lines.append(f"  {lag['unsent']:,} scheduled sends never left before --duration ended")
+        lines.extend(_unsent_lines(lag))
+        sender, receiver = lag["sender_behind_s"], lag["receiver_bound_s"]
+        share = (
+            f"; the sender was the cause for {sender:.1f} s of the {sender + receiver:.1f} s "
+            "behind, all connections waiting for answers for the rest"
+            if receiver
+            else ""
+        )
         lines.append(
-            f"  up to {behind:,.0f} ms of the latency from schedule is the sender's own lag; "
-            "the latency from send is the receiver's part (try --workers, or a lower rate)"
+            f"  the latency from schedule includes the sender's own lag (up to {behind:,.0f} ms"
+            f"{share}); the latency from send is the receiver's part (try --workers, or a "
+            "lower rate)"
         )
         return lines
     if lag["receiver_bound_s"]:
         return [
             f"  sends fell up to {behind:,.0f} ms behind the schedule while all "
             f"{report.concurrency} connections waited for answers: the receiver (or "
-            "--concurrency) set the pace, and the latency from schedule shows it"
+            "--concurrency) set the pace, and the latency from schedule shows it",
+            *_unsent_lines(lag),
         ]
     return []
+
+
+def _unsent_lines(lag: Mapping[str, Any]) -> list[str]:
+    if not lag["unsent"]:
+        return []
+    least = "" if lag.get("unsent_exact", True) else "at least "
+    return [f"  {least}{lag['unsent']:,} scheduled sends never left before --duration ended"]

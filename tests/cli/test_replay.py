@@ -432,6 +432,9 @@ def test_a_rate_no_sender_can_keep_ends_on_time_and_says_so(
     assert data["sender_saturated"] is True
     assert data["sender_lag"]["max_lag_ms"] > 0
     assert data["sender_lag"]["unsent"] > 0
+    # Never more than the file still held (2,000,000 slots were due; the file has 300,000).
+    assert data["sender_lag"]["unsent"] <= 300_000 - data["sent"]
+    assert f"{data['sender_lag']['unsent']:,} scheduled sends never left" in done.stdout
     assert "SENDER SATURATED" in done.stdout
     assert "the sender's own lag" in done.stdout
 
