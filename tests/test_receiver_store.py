@@ -164,7 +164,7 @@ def test_a_file_that_is_not_a_store_is_a_usage_error_naming_it(tmp_path: Path) -
     with pytest.raises(UsageError, match="not a vss-emitter store"):
         ReferenceReceiver(store=foreign).start()
     with pytest.raises(UsageError, match="cannot open --store"):
-        ReferenceReceiver(store=tmp_path / "missing-dir" / "calls.db").start()
+        ReferenceReceiver(store=not_db / "calls.db").start()  # its "folder" is a file
 
 
 def test_the_demo_verifies_every_probe_through_the_read_back_path() -> None:
@@ -179,3 +179,27 @@ def test_the_demo_verifies_every_probe_through_the_read_back_path() -> None:
     # --auth-header and are not in the demo's catalogue).
     assert len(verified) == len(report.results)
     assert all(v.ok for r in verified for v in r.verification)
+
+
+def test_missing_folders_of_the_store_and_record_files_are_made_like_report_paths(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "nodir" / "calls.db"
+    record = tmp_path / "other" / "deep" / "deliveries.ndjson"
+    doc = payload()
+    with ReferenceReceiver(store=str(store), record=record) as running:
+        assert httpx.post(running.url, content=dumps(doc), timeout=5).status_code == 200
+    assert store.is_file()
+    assert record.is_file()
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT COUNT(*) FROM sessions").fetchone() == (1,)
+
+
+def test_a_store_whose_folder_cannot_be_made_is_one_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with (
+        pytest.raises(UsageError, match=r"cannot open --store .*file/sub/calls\.db.*: "),
+        ReferenceReceiver(store=str(blocker / "sub" / "calls.db")),
+    ):
+        pass

@@ -80,8 +80,15 @@ class SessionStore:
         if self._db is not None:
             return set()
         try:
+            if self.path != MEMORY:
+                # Like every file the kit writes (reports, -o, --record): missing folders are made.
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             # The connection is made here and then used by the writer thread alone.
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot open --store {self.path!r}: {exc.strerror or exc}; {_EXAMPLE}"
+            ) from None
         except sqlite3.Error as exc:
             raise UsageError(f"cannot open --store {self.path!r}: {exc}; {_EXAMPLE}") from None
         try:
