@@ -174,9 +174,12 @@ def check(
         click.echo(f"HTML report: {write_check_html(report_dict(report), html)}")
     if save_failures:
         saved = save(report, save_failures)
-        click.echo(f"saved {len(saved)} failing payload(s) to {save_failures}")
         if saved:
+            click.echo(f"saved {len(saved)} failing payload(s) to {save_failures}")
             click.echo(f"  replay one: vss-emitter send {report.url} --file {saved[0]}")
+        else:
+            # Nothing failed, so no folder was made: say so rather than name one that is not there.
+            click.echo(f"no failing payload to save (nothing written to {save_failures})")
     ctx.exit(report.exit_code)
 
 

@@ -161,6 +161,19 @@ def test_k_runs_only_the_selected_probes(vss_receiver: ReferenceReceiver) -> Non
     assert "9 passed, 0 failed" in result.output  # 7 docs/ examples, 2 duplicate probes
 
 
+def test_save_failures_with_nothing_failed_names_no_folder_it_did_not_make(
+    vss_receiver: ReferenceReceiver, tmp_path: Path
+) -> None:
+    folder = tmp_path / "nodir" / "sub"
+    result = run(
+        "check", vss_receiver.url, "-k", "scenario/busy", "--save-failures", str(folder), *FAST
+    )
+    assert result.exit_code == 0, result.output
+    assert not folder.exists()
+    assert "saved 0" not in result.output
+    assert f"no failing payload to save (nothing written to {folder})" in result.output
+
+
 def test_list_shows_the_catalogue_without_a_url() -> None:
     result = run("check", "--list")
     assert result.exit_code == 0
