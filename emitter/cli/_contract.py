@@ -10,7 +10,6 @@ import click
 
 from emitter.cli._base import cli
 from emitter.contract import check_product, contract_schema, validate_inputs
-from emitter.errors import UsageError
 from emitter.vocabulary import PRODUCTS
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -24,6 +23,20 @@ _PRODUCT_HELP = (
 
 def _product_option(help_text: str) -> Callable[[_F], _F]:
     return click.option("--product", default=None, metavar="|".join(PRODUCTS), help=help_text)
+
+
+def _tolerant_note(command: str, product: str) -> str:
+    """The one line `validate` and `schema` print for --product without --strict."""
+    tuned = (
+        "only the lint rules where the pages differ follow its page"
+        if command == "validate"
+        else "the schema printed is that shared one"
+    )
+    return (
+        f"note: --product {product} without --strict keeps the schema every product shares "
+        f"(what a receiver must tolerate); {tuned}. Its page's strict rules: "
+        f"vss-emitter {command} --strict --product {product}"
+    )
 
 
 @cli.command()
@@ -60,7 +73,10 @@ def validate(
         if not quiet:
             click.echo(line)
 
-    summary = validate_inputs(paths, strict=strict, product=check_product(product), emit=emit)
+    product = check_product(product)
+    if product is not None and not strict:
+        click.echo(_tolerant_note("validate", product), err=True)
+    summary = validate_inputs(paths, strict=strict, product=product, emit=emit)
     click.echo(summary.line(), err=True)
     if summary.payloads == 0:
         click.echo(
@@ -85,7 +101,8 @@ def schema(strict: bool, product: str | None) -> None:
     """Print the contract's JSON Schema (Draft 2020-12) as pretty JSON.
 
     The default schema is one for every product (what a receiver must tolerate); --product
-    picks a strict variant, so it needs --strict.
+    picks a strict variant with --strict. Without --strict, --product prints that same shared
+    schema, with a note on stderr.
 
     \b
     Examples:
@@ -94,10 +111,9 @@ def schema(strict: bool, product: str | None) -> None:
     """
     check_product(product)
     if product is not None and not strict:
-        raise UsageError(
-            f"--product {product} picks a strict variant: add --strict, e.g. "
-            f"vss-emitter schema --strict --product {product}"
-        )
+        # Accepted, as `validate --product` is, and said out loud: the tolerant schema is the
+        # same for every product, so without --strict the product changes no byte of it.
+        click.echo(_tolerant_note("schema", product), err=True)
     click.echo(
         json.dumps(contract_schema(strict=strict, product=product), indent=2, ensure_ascii=False)
     )

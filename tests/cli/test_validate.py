@@ -108,7 +108,25 @@ def test_schema_prints_each_products_strict_variant() -> None:
     masking = json.loads(run("schema", "--strict", "--product", "masking").stdout)
     assert "version" in ivr["required"]
     assert "version" not in masking["properties"]
-    assert run("schema", "--product", "ivr").exit_code == 2
+
+
+@pytest.mark.parametrize("command", ["validate", "schema"])
+def test_product_without_strict_is_accepted_with_one_note_by_validate_and_schema(
+    command: str,
+) -> None:
+    # One rule for both commands: accepted, and the note says the tolerant schema stays.
+    inputs = [str(DOCS / "success.json")] if command == "validate" else []
+    args = [command, "--product", "ivr", *inputs]
+    result = run(*args)
+    assert result.exit_code == 0, result.stderr
+    notes = [ln for ln in result.stderr.splitlines() if ln.startswith("note: --product ivr")]
+    assert len(notes) == 1
+    assert "without --strict keeps the schema every product shares" in notes[0]
+    assert notes[0].endswith(f"vss-emitter {command} --strict --product ivr")
+    if command == "schema":
+        assert json.loads(result.stdout) == json.loads(run("schema").stdout)
+    strict = [command, "--strict", "--product", "ivr"]
+    assert "note:" not in run(*strict, *inputs).stderr
 
 
 def test_strict_turns_warnings_into_exit_1() -> None:
