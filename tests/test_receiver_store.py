@@ -199,7 +199,7 @@ def test_a_store_whose_folder_cannot_be_made_is_one_usage_error(tmp_path: Path) 
     blocker = tmp_path / "file"
     blocker.write_text("")
     with (
-        pytest.raises(UsageError, match=r"cannot open --store .*file/sub/calls\.db.*: "),
+        pytest.raises(UsageError, match=r"cannot open --store .*file/sub/calls\.db': Not a dir"),
         ReferenceReceiver(store=str(blocker / "sub" / "calls.db")),
     ):
         pass

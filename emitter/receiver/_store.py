@@ -86,8 +86,10 @@ class SessionStore:
             # The connection is made here and then used by the writer thread alone.
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         except OSError as exc:
+            # mkdir's EEXIST: a file stands where the store's folder should be.
+            reason = "Not a directory" if isinstance(exc, FileExistsError) else exc.strerror
             raise UsageError(
-                f"cannot open --store {self.path!r}: {exc.strerror or exc}; {_EXAMPLE}"
+                f"cannot open --store {self.path!r}: {reason or exc}; {_EXAMPLE}"
             ) from None
         except sqlite3.Error as exc:
             raise UsageError(f"cannot open --store {self.path!r}: {exc}; {_EXAMPLE}") from None
