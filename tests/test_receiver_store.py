@@ -164,7 +164,7 @@ def test_a_file_that_is_not_a_store_is_a_usage_error_naming_it(tmp_path: Path) -
     with pytest.raises(UsageError, match="not a vss-emitter store"):
         ReferenceReceiver(store=foreign).start()
     with pytest.raises(UsageError, match="cannot open --store"):
-        ReferenceReceiver(store=not_db / "calls.db").start()  # its "folder" is a file
+        ReferenceReceiver(store=tmp_path / "missing-dir" / "calls.db").start()
 
 
 def test_the_demo_verifies_every_probe_through_the_read_back_path() -> None:
@@ -181,25 +181,19 @@ def test_the_demo_verifies_every_probe_through_the_read_back_path() -> None:
     assert all(v.ok for r in verified for v in r.verification)
 
 
-def test_missing_folders_of_the_store_and_record_files_are_made_like_report_paths(
-    tmp_path: Path,
+@pytest.mark.parametrize("in_the_way", [False, True])
+def test_a_store_in_a_missing_folder_is_refused_like_a_report_path_naming_the_folder(
+    tmp_path: Path, in_the_way: bool
 ) -> None:
-    store = tmp_path / "nodir" / "calls.db"
-    record = tmp_path / "other" / "deep" / "deliveries.ndjson"
-    doc = payload()
-    with ReferenceReceiver(store=str(store), record=record) as running:
-        assert httpx.post(running.url, content=dumps(doc), timeout=5).status_code == 200
-    assert store.is_file()
-    assert record.is_file()
-    with sqlite3.connect(store) as db:
-        assert db.execute("SELECT COUNT(*) FROM sessions").fetchone() == (1,)
-
-
-def test_a_store_whose_folder_cannot_be_made_is_one_usage_error(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    with (
-        pytest.raises(UsageError, match=r"cannot open --store .*file/sub/calls\.db': Not a dir"),
-        ReferenceReceiver(store=str(blocker / "sub" / "calls.db")),
-    ):
-        pass
+    folder = tmp_path / "nodir"
+    if in_the_way:
+        folder.write_text("")
+    store = folder / "calls.db"
+    found = "is not a folder" if in_the_way else "does not exist"
+    with pytest.raises(UsageError) as caught:
+        ReferenceReceiver(store=str(store)).start()
+    assert str(caught.value) == (
+        f"cannot open --store {str(store)!r}: its folder {str(folder)!r} {found}; "
+        "e.g. --store calls.db (a new or existing store file) or --store :memory:"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == (["nodir"] if in_the_way else [])

@@ -124,8 +124,6 @@ class ReferenceReceiver:
     def _open(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.record_path is not None:
             try:
-                # Like every file the kit writes (reports, -o, --store): missing folders are made.
-                Path(self.record_path).parent.mkdir(parents=True, exist_ok=True)
                 # Line-buffered and flushed per delivery: `tail -f` sees each one at once.
                 self._record = open(self.record_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
             except OSError as exc:

@@ -79,18 +79,18 @@ class SessionStore:
         """
         if self._db is not None:
             return set()
+        folder = Path(self.path).parent
+        if self.path != MEMORY and not folder.is_dir():
+            # As for every file the kit writes (--report-json, --html, --record, -o): a missing
+            # folder is refused, never made (a typo must not grow a folder tree). SQLite alone
+            # would only say "unable to open database file".
+            found = "is not a folder" if folder.exists() else "does not exist"
+            raise UsageError(
+                f"cannot open --store {self.path!r}: its folder {str(folder)!r} {found}; {_EXAMPLE}"
+            )
         try:
-            if self.path != MEMORY:
-                # Like every file the kit writes (reports, -o, --record): missing folders are made.
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             # The connection is made here and then used by the writer thread alone.
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        except OSError as exc:
-            # mkdir's EEXIST: a file stands where the store's folder should be.
-            reason = "Not a directory" if isinstance(exc, FileExistsError) else exc.strerror
-            raise UsageError(
-                f"cannot open --store {self.path!r}: {reason or exc}; {_EXAMPLE}"
-            ) from None
         except sqlite3.Error as exc:
             raise UsageError(f"cannot open --store {self.path!r}: {exc}; {_EXAMPLE}") from None
         try:

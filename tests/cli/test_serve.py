@@ -85,10 +85,8 @@ def test_serve_on_a_busy_port_exits_2() -> None:
 
 
 def test_serve_with_an_unwritable_record_exits_2(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("")  # a missing folder is made (as for reports); a file in the way is not
     result = CliRunner().invoke(
-        cli, ["serve", "--port", "0", "--record", str(blocker / "r.ndjson")]
+        cli, ["serve", "--port", "0", "--record", str(tmp_path / "missing-dir" / "r.ndjson")]
     )
     assert result.exit_code == 2
     assert "cannot write --record" in result.stderr
