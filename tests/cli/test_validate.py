@@ -345,3 +345,18 @@ def test_an_input_with_no_payload_exits_2_so_a_failed_producer_cannot_pass_ci(
         assert done.returncode == 2
         assert b"0 payloads" in done.stderr
         assert b"Error: no payload in the input" in done.stderr
+
+
+def test_number_maskings_own_example_fails_its_strict_mode_only_on_its_documented_quirks() -> None:
+    # A known disagreement (docs/products.md): 8x8's success example lists callB before callA
+    # and starts callA before the session; the page's tables say neither, strict keeps both.
+    example = str(DOCS / "masking-success.json")
+    strict = run("validate", "--strict", "--product", "masking", example)
+    assert strict.exit_code == 1
+    rules = sorted(ln.rsplit("[", 1)[1] for ln in strict.stdout.splitlines())
+    assert rules == ["lint.leg-order] error", "lint.leg-order] error",
+                     "lint.session-window] error"]  # fmt: skip
+    tolerant = run("validate", "--product", "masking", example)
+    assert tolerant.exit_code == 0
+    products_page = (Path(__file__).parents[2] / "docs" / "products.md").read_text("utf-8")
+    assert "fails `validate --strict --product masking`" in " ".join(products_page.split())
