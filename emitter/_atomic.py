@@ -7,9 +7,10 @@ its target written (the link stays), and a FIFO, a device (`/dev/null`, a termin
 this process's open descriptors (`/dev/stdout`, `/proc/self/fd/1`) is written to directly, as a
 shell redirection would. Every failure is one UsageError (exit 2) naming the path.
 
-A missing parent folder is such a failure (a typo in `--report-json`, `--html`, `--results`
-must not grow a folder tree); only a writer that fills a folder the user named
-(`--save-failures DIR`) passes make_parents=True.
+Missing parent folders are created, for every output path alike (`--report-json`,
+`--junit-xml`, `--html`, `--results`, `-o`, `--save-failures`): CI jobs write reports into a
+`build/` folder that a clean checkout does not have, as pytest's `--junitxml` allows.
+A caller that must not create folders passes make_parents=False.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def atomic_writer(
     path: str | os.PathLike[str],
     *,
     example: str = "--report-json build/vss.json",
-    make_parents: bool = False,
+    make_parents: bool = True,
 ) -> Iterator[BinaryIO]:
     """A binary handle whose bytes reach `path` whole or not at all (see the module's rules).
 
@@ -156,10 +157,10 @@ def atomic_write(
     data: bytes,
     *,
     example: str = "--report-json build/vss.json",
-    make_parents: bool = False,
+    make_parents: bool = True,
 ) -> Path:
-    """Write `data` to `path` whole or not at all; a missing folder is the error unless
-    `make_parents` is True (then missing folders are created).
+    """Write `data` to `path` whole or not at all, creating missing folders unless
+    `make_parents` is False (then a missing folder is the error).
 
     `example` ends the error message (the option that named the path, with a good value).
     Returns `path` as given (a symlink stays the name the user knows).
@@ -173,7 +174,7 @@ def check_writable(
     path: str | os.PathLike[str],
     *,
     example: str = "--report-json build/vss.json",
-    make_parents: bool = False,
+    make_parents: bool = True,
 ) -> None:
     """UsageError unless `atomic_write(path, ...)` can succeed: checked before a long run, so a
     typo in a report path does not throw the run's figures away."""

@@ -37,17 +37,21 @@ def test_a_write_that_cannot_happen_is_one_error_and_leaves_nothing_behind(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
 
 
-def test_a_missing_folder_is_an_error_unless_folders_are_asked_for(tmp_path: Path) -> None:
-    missing = tmp_path / "nope" / "report.json"
+def test_a_missing_folder_is_created_unless_the_caller_refuses_it(tmp_path: Path) -> None:
+    refused = tmp_path / "nope" / "report.json"
     with pytest.raises(UsageError) as caught:
-        atomic_write(missing, b"x", example="--report-json ./r.json")
+        atomic_write(refused, b"x", example="--report-json ./r.json", make_parents=False)
     assert str(caught.value) == (
-        f"cannot write {str(missing)!r}: No such file or directory; "
+        f"cannot write {str(refused)!r}: No such file or directory; "
         "expected a writable file path, e.g. --report-json ./r.json"
     )
     with pytest.raises(UsageError):
-        check_writable(missing)
-    assert not missing.parent.exists()
+        check_writable(refused, make_parents=False)
+    assert not refused.parent.exists()
+    made = tmp_path / "build" / "reports" / "report.json"
+    check_writable(made)
+    atomic_write(made, b"x")
+    assert made.read_bytes() == b"x"
 
 
 def test_a_path_that_is_a_folder_is_refused_before_a_run(tmp_path: Path) -> None:

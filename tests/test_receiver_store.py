@@ -182,7 +182,7 @@ def test_the_demo_verifies_every_probe_through_the_read_back_path() -> None:
 
 
 @pytest.mark.parametrize("in_the_way", [False, True])
-def test_a_store_in_a_missing_folder_is_refused_like_a_report_path_naming_the_folder(
+def test_a_store_in_a_missing_folder_is_refused_naming_the_folder(
     tmp_path: Path, in_the_way: bool
 ) -> None:
     folder = tmp_path / "nodir"

@@ -183,6 +183,7 @@ class ResultsWriter:
         self._size = 0
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | (0 if append else os.O_EXCL)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)  # as every output path (_atomic)
             self._fd: int | None = os.open(path, flags, 0o666)
         except FileExistsError:
             raise UsageError(

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from emitter import __version__
 from emitter._timing import check_instant
+from emitter._version import __version__
 from emitter.coverage import Coverage, observe
 from emitter.deliver import (
     DeliveryConfig,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +11,10 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from emitter import __version__
+from emitter._atomic import atomic_write, check_writable
 from emitter._pacing import DEFAULT_LATE_AFTER_S
-from emitter.errors import EXIT_CONTRACT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
+from emitter._version import __version__
+from emitter.errors import EXIT_CONTRACT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from emitter.report._replay import rate_text
 
 DEFAULT_CONCURRENCY = 256
@@ -166,32 +166,16 @@ class ReplayReport:
         }
 
 
+_REPORT_EXAMPLE = "--report-json ./replay-report.json"
+
+
 def write_report_json(report: ReplayReport, path: str | os.PathLike[str]) -> None:
-    """Writes the report atomically: a reader never sees half a file."""
-    target = Path(path)
+    """Writes the report whole or not at all (emitter._atomic's rules)."""
     text = json.dumps(report.as_dict(), indent=2) + "\n"
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise InputError(f"cannot write report `{path}`: {exc.strerror or exc}") from None
+    atomic_write(path, text.encode("utf-8"), example=_REPORT_EXAMPLE)
 
 
 def check_report_path(path: str | os.PathLike[str]) -> None:
-    """InputError unless a report can be written at `path`: its folder exists and is writable.
-
-    Checked before a run starts, so a typo in the path does not throw away the run's figures.
-    """
-    target = Path(path)
-    folder = target.parent
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.")
-    except OSError as exc:
-        raise InputError(
-            f"cannot write report `{path}` ({exc.strerror or exc}); expected a path in an "
-            "existing, writable folder, e.g. --report-json ./replay-report.json"
-        ) from None
-    os.close(fd)
-    os.unlink(probe)
+    """UsageError unless a report can be written at `path`, checked before a run starts, so a
+    typo in the path does not throw away the run's figures."""
+    check_writable(path, example=_REPORT_EXAMPLE)

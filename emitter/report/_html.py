@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from emitter import __version__
 from emitter._atomic import atomic_write, check_writable
 from emitter._redact import display_url
+from emitter._version import __version__
 
 if TYPE_CHECKING:
     from emitter.coverage import Coverage

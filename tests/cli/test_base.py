@@ -90,14 +90,13 @@ def test_a_missing_argument_still_shows_the_usage() -> None:
         ("check", "--junit-xml"),
     ],
 )
-def test_a_report_in_a_missing_folder_is_refused_by_every_option_alike(
+def test_a_report_in_a_missing_folder_is_created_by_every_option_alike(
     tmp_path: Path, option: tuple[str, str]
 ) -> None:
     command, flag = option
-    missing = tmp_path / "no-such-folder" / "out.file"
+    missing = tmp_path / "no-such-folder" / "deeper" / "out.file"
     result = run(*_commands(tmp_path)[command], flag, str(missing))
-    assert result.exit_code == 2, result.output
-    line = _one_error_line(result)
-    assert str(missing) in line
-    assert "No such file or directory" in line
-    assert not missing.parent.exists()  # nothing created
+    assert result.exit_code in (0, 1), result.output  # the run's own verdict, not a usage error
+    assert "Error:" not in result.output
+    assert missing.is_file()
+    assert missing.stat().st_size > 0

@@ -269,14 +269,25 @@ def test_results_that_fill_up_mid_run_stop_the_run_with_a_summary(
     assert results.stat().st_size == 16_000
 
 
-def test_report_json_in_a_missing_folder_exits_2_before_sending(
+def test_report_json_in_a_missing_folder_creates_the_folder(
     receiver: ReferenceReceiver, fixture_file: Path, tmp_path: Path
 ) -> None:
     receiver.clear()
-    report = tmp_path / "nope" / "report.json"
+    report = tmp_path / "build" / "reports" / "report.json"
+    result = invoke(receiver.url, str(fixture_file), "--rate", "max", "--report-json", str(report))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(report.read_text())["acked"] == len(receiver.deliveries) > 0
+
+
+def test_report_json_where_a_folder_cannot_be_made_exits_2_before_sending(
+    receiver: ReferenceReceiver, fixture_file: Path, tmp_path: Path
+) -> None:
+    receiver.clear()
+    (tmp_path / "file").write_text("in the way")
+    report = tmp_path / "file" / "report.json"
     result = invoke(receiver.url, str(fixture_file), "--rate", "max", "--report-json", str(report))
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"Error: cannot write report `{report}`")
+    assert result.stderr.startswith(f"Error: cannot write {str(report)!r}")
     assert result.stderr.count("\n") == 1
     assert receiver.deliveries == []
 
