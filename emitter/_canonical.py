@@ -85,23 +85,9 @@ INTEGER_FIELDS: Final = frozenset({"callCount", "errorCode", "callDuration", "ji
 NUMBER_FIELDS: Final = frozenset({"mos", "packetLossRate"})
 STATUS_FIELDS: Final = frozenset({"sessionStatus", "callStatus"})
 
-_PLAIN_LEG_FIELDS: Final = (
-    "callId",
-    "callDirection",
-    "callType",
-    "initiatedTimestamp",
-    "connectedTimestamp",
-    "disconnectedTimestamp",
-    "source",
-    "destination",
-    "sourceCountryCode",
-    "destinationCountryCode",
-    "sourceRefId",
-    "destinationRefId",
-    "callStatus",
-    "callDuration",
-)
 _QUALITY_FIELDS: Final = ("mos", "packetLossRate", "jitter")
+# Read straight off the leg object (the key is the object's name, quality sits in callQuality).
+_PLAIN_LEG_FIELDS: Final = tuple(f for f in LEG_FIELDS if f != "key" and f not in _QUALITY_FIELDS)
 _INTEGER_TEXT = re.compile(r"[+-]?\d+")
 _EXAMPLE = '{"payload": {"sessionId": "…", "details": {"callA": {…}}}, "namespace": "VOICE", …}'
 

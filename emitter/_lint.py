@@ -17,6 +17,7 @@ import phonenumbers
 from phonenumbers.phonemetadata import PhoneMetadata
 
 from emitter import vocabulary
+from emitter._timing import aware_instant
 
 LEG_KEY = re.compile(r"[cC]all[A-Z]")
 _NUMERAL = re.compile(r"-?[0-9]+")
@@ -72,14 +73,7 @@ def _int(obj: Mapping[str, Any], key: str) -> int | None:
 
 def _time(obj: Mapping[str, Any], key: str) -> datetime | None:
     """An aware datetime, or None for anything the schema would reject (comparing needs offsets)."""
-    value = obj.get(key)
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
+    return aware_instant(obj.get(key))
 
 
 @lru_cache(maxsize=1 << 16)

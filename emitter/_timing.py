@@ -89,3 +89,15 @@ def check_instant(value: datetime, *, option: str = "--start-at") -> datetime:
             f"{MIN_YEAR} and {MAX_YEAR}, e.g. {option} 2026-11-24T10:00:00Z"
         )
     return value
+
+
+def aware_instant(value: object) -> datetime | None:
+    """An ISO 8601 text with an offset as an aware datetime; None for anything else (a naive
+    time cannot be compared with an aware one, and the schema rejects it anyway)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None

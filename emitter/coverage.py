@@ -14,11 +14,11 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final, Protocol, TypeVar
 
 from emitter import vocabulary
 from emitter._lint import LEG_KEY
+from emitter._timing import aware_instant
 from emitter.errors import UsageError
 
 # The product a payload comes from, read from its shape (the payload does not say): IVR adds
@@ -193,16 +193,6 @@ def mos_band(mos: object) -> str | None:
     return None
 
 
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
 def quirks_of(document: Mapping[str, Any]) -> set[str]:
     """The documented quirks one webhook body shows (names as in QUIRKS)."""
     payload = document.get("payload")
@@ -216,15 +206,15 @@ def quirks_of(document: Mapping[str, Any]) -> set[str]:
     letters = [key[4] for key in keys]
     if letters != sorted(letters):
         found.add("legs-out-of-order")
-    start = _time(payload.get("startTime"))
+    start = aware_instant(payload.get("startTime"))
     for _, leg in legs:
         if leg.get("sourceRefId") == "null" or leg.get("SourceRefId") == "null":
             found.add("string-null-source-ref-id")
-        initiated = _time(leg.get("initiatedTimestamp"))
+        initiated = aware_instant(leg.get("initiatedTimestamp"))
         if start is not None and initiated is not None and initiated < start:
             found.add("leg-before-session-start")
-        connected = _time(leg.get("connectedTimestamp"))
-        disconnected = _time(leg.get("disconnectedTimestamp"))
+        connected = aware_instant(leg.get("connectedTimestamp"))
+        disconnected = aware_instant(leg.get("disconnectedTimestamp"))
         duration = leg.get("callDuration")
         if connected and disconnected and isinstance(duration, int):
             seconds = (disconnected - connected).total_seconds()
