@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -119,6 +121,109 @@ def run_replay(url: str, *args: str, tmp: Path) -> ReplayRun:
         wall,
         usage.ru_utime + usage.ru_stime,
     )
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One pinned subprocess: its output and its own rusage from wait4()."""
+
+    stdout: str
+    stderr: str
+    returncode: int
+    cpu_s: float  # user + system CPU of the process and the children it waited for
+    wall_s: float
+    max_rss_mb: float
+
+
+def run_measured(argv: Sequence[str], timeout: float) -> Measured:
+    """Runs argv (already pinned) to the end; CPU time and peak RSS from os.wait4(), so they are
+    the process's own whole run (start-up included), not this script's. taskset exec()s into
+    the command, so the waited process is the command itself. Killed after `timeout` seconds
+    (subprocess.TimeoutExpired). Output goes to temporary files: no pipe to fill up."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode == -9 and wall >= timeout:
+            raise subprocess.TimeoutExpired(list(argv), timeout)
+        out.seek(0)
+        err.seek(0)
+        return Measured(
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            proc.returncode,
+            usage.ru_utime + usage.ru_stime,
+            wall,
+            usage.ru_maxrss / 1024.0,
+        )
+
+
+@dataclass(frozen=True)
+class PlainRun:
+    """`vss-emitter replay` as a user runs it: no report file, figures from its printed summary."""
+
+    sent: int
+    acked: int
+    late: int
+    duration_s: float
+    p99_from_schedule_ms: float
+    sender_saturated: bool
+    cpu_s: float  # the whole process (start-up included), from wait4()
+    wall_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.acked / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu_s / self.sent * 1e6 if self.sent else 0.0
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def parse_replay_summary(text: str) -> tuple[int, int, int, float, float, bool]:
+    """(sent, acked, late, duration_s, p99 from schedule in ms, sender saturated) from the
+    summary replay prints on stdout:
+        sent 3997  acked 3997  failed 0  late 0  skipped 0  retried 0
+        duration 2.00 s  achieved 2,000.0 req/s
+        latency (ms)          p50      p90      p99    p99.9      max
+        from schedule        1.11     2.14     2.44     4.21     5.55"""
+    counts = re.search(r"^\s*sent ([\d,]+)\s+acked ([\d,]+)\s.*?\blate ([\d,]+)", text, re.M)
+    duration = re.search(r"^\s*duration ([\d.,]+) s", text, re.M)
+    header = re.search(r"^\s*latency \(ms\)\s+(.*)$", text, re.M)
+    sched = re.search(r"^\s*from schedule\s+(.*)$", text, re.M)
+    if counts is None or duration is None or header is None or sched is None:
+        raise RuntimeError(f"replay printed no summary: {text.strip()[-400:]!r}")
+    p99 = _number(sched.group(1).split()[header.group(1).split().index("p99")])
+    return (
+        int(_number(counts.group(1))),
+        int(_number(counts.group(2))),
+        int(_number(counts.group(3))),
+        _number(duration.group(1)),
+        p99,
+        "SENDER SATURATED" in text,
+    )
+
+
+def run_replay_plain(url: str, *args: str, timeout: float = 120.0) -> PlainRun:
+    """One `vss-emitter replay URL ARGS` on core 0 with no --report-json and no -q, the way a
+    user runs it for throughput (no contract-coverage child process): counts, duration, late
+    sends and p99 from schedule parsed from the printed summary, CPU from wait4()."""
+    run = run_measured(pinned(0, [VSS_EMITTER, "replay", url, *args]), timeout)
+    if run.returncode not in (0, 1):
+        raise RuntimeError(f"replay exited {run.returncode}: {run.stderr.strip()[-400:]}")
+    sent, acked, late, duration, p99, saturated = parse_replay_summary(run.stdout)
+    return PlainRun(sent, acked, late, duration, p99, saturated, run.cpu_s, run.wall_s)
 
 
 def run_locust(url: str, body: bytes, seconds: int, users: int, tmp: Path) -> tuple[float, int]:
