@@ -4,9 +4,12 @@
 
 Every run is a subprocess: the client pinned to core 0 (`taskset -c 0`), the receiver
 (bench/fast_receiver.py, raw HTTP/1.1 on uvloop) to core 1, so the two never fight over a core.
-Locust (run_locust, used by bench_peers.py) runs as a subprocess: it monkey-patches the
+Locust (LOCUSTFILE, run by bench_peers.py) runs as a subprocess: it monkey-patches the
 interpreter (gevent), so it is never imported here. The script prints figures and never
-asserts; on a shared machine they are noisy. The peers (hey, k6, Locust) are in bench_peers.py.
+asserts; on a shared machine they are noisy. The peers (hey, k6, Locust) are in bench_peers.py,
+which measures replay without a report file (run_replay_plain: figures parsed from the printed
+summary, CPU from wait4 via run_measured); run_replay here asks for --report-json, which also
+counts contract coverage in a child process.
 """
 
 from __future__ import annotations
