@@ -36,9 +36,9 @@ if TYPE_CHECKING:
 
 Format = Literal["ndjson", "json", "sniff"]
 
-# The plain pattern is four times faster; the escape-aware one runs only when it fails.
-_SESSION_ID = re.compile(rb'"sessionId"\s*:\s*"([^"\\]*)"')
-_SESSION_ID_ESCAPED = re.compile(rb'"sessionId"\s*:\s*"((?:[^"\\]|\\.)*)"')
+# The first `"sessionId"` key with a string value (escapes allowed); the common shape is found
+# without it, by bytes.find (see _session_id).
+_SESSION_ID = re.compile(rb'"sessionId"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
 class _Unparsed:
@@ -245,7 +245,17 @@ class Item:
 
 
 def _session_id(line: bytes) -> str | None:
-    match = _SESSION_ID.search(line) or _SESSION_ID_ESCAPED.search(line)
+    # The common shape first, by bytes.find (a quarter of the regex's cost): the first
+    # `"sessionId"` is followed at once by `:"` and a value without escapes, which is the
+    # match the pattern finds first; any other shape takes the pattern.
+    at = line.find(b'"sessionId":"')
+    if at >= 0 and line.find(b'"sessionId"') == at:
+        end = line.find(b'"', at + 13)
+        if end >= 0:
+            value = line[at + 13 : end]
+            if b"\\" not in value:
+                return value.decode("utf-8", "replace")
+    match = _SESSION_ID.search(line)
     if match is None:
         return None
     raw = match.group(1)
@@ -323,19 +333,44 @@ class FileSource:
     def __iter__(self) -> Iterator[Item]:
         index = 0
         for path in self.paths:
+            if path != "-" and format_of(path) == "ndjson":
+                # The hot path of replay from a file: the Items record_item would give, with
+                # no Record per line (half the cost per line).
+                for item in self._ndjson_items(path, index):
+                    yield item
+                    index += 1
+                continue
             for record in self._records(path):
                 yield record_item(index, record)
                 index += 1
+
+    @staticmethod
+    def _ndjson_items(path: str, index: int) -> Iterator[Item]:
+        stream = FileSource._open(path)
+        try:
+            for number, raw in enumerate(stream, start=1):
+                line = raw.strip()
+                if line:
+                    yield _line_item(index, line, f"{path}:{number}")
+                    index += 1
+        except OSError as exc:
+            raise InputError(f"cannot read `{path}`: {exc.strerror or exc}") from exc
+        finally:
+            stream.close()
+
+    @staticmethod
+    def _open(path: str) -> IO[bytes]:
+        try:
+            return open(path, "rb", buffering=1 << 20)  # the caller closes it
+        except OSError as exc:
+            raise InputError(f"cannot read `{path}`: {exc.strerror}") from exc
 
     @staticmethod
     def _records(path: str) -> Iterator[Record]:
         if path == "-":
             yield from records("-", sys.stdin.buffer, "sniff")
             return
-        try:
-            stream = open(path, "rb", buffering=1 << 20)  # noqa: SIM115  (closed below)
-        except OSError as exc:
-            raise InputError(f"cannot read `{path}`: {exc.strerror}") from exc
+        stream = FileSource._open(path)
         try:
             yield from records(path, stream, format_of(path))
         except OSError as exc:

@@ -137,3 +137,51 @@ def test_scenario_streams_give_the_generators_canonical_bytes() -> None:
         dumps(next(completed)),
         dumps(next(busy)),
     ]
+
+
+ODD_LINES = [
+    b'{"payload":{"sessionId":"plain-1"}}',
+    b'{"payload":{"sessionId" : "spaced-2"}}',  # whitespace around the colon: the pattern
+    b'{"payload":{"sessionId":"esc\\"aped-3"}}',  # an escaped quote in the value
+    b'{"payload":{"sessionId":"uni\\u00e9-4"}}',  # a \\u escape, decoded
+    b'{"x":{"sessionId":"nested-first"},"payload":{"sessionId":"outer-5"}}',
+    b'{"payload":{"sessionId":"a\\\\b"},"sessionId":"later"}',  # an escape in the first one
+    b'{"payload":{"sessionId":"R\xc3\xa9sum\xc3\xa9-6"}}',  # UTF-8 in the value
+    b'{"payload":{"sessionId":"bad-utf8-\xff"}}',
+    b'{"payload":{"sessionId":42}}',  # not a string: parsed, no sessionId
+    b'{"payload":{"sessionId":"unterminated}}',
+    b'{"payload":{}}',
+    b"[1, 2]",
+    b"not json",
+    b"   ",
+    b'{"payload":{"sessionId":""}}',
+]
+
+
+def test_ndjson_fast_path_gives_the_items_of_the_record_path(tmp_path: Path) -> None:
+    """FileSource reads .ndjson files without a Record per line; every Item (index, sessionId,
+    bytes, where, problem) must be what the general path (records + record_item) gives."""
+    from emitter.sources import record_item
+
+    path = tmp_path / "odd.ndjson"
+    path.write_bytes(b"\r\n".join(ODD_LINES) + b"\n\n")
+    fast = list(FileSource([path, path]))
+    general = []
+    for name in (str(path), str(path)):
+        with open(name, "rb") as stream:
+            for record in records(name, stream, "ndjson"):
+                general.append(record_item(len(general), record))
+    assert len(fast) == len(general) == 2 * (len(ODD_LINES) - 1)
+
+    def seen(item):  # type: ignore[no-untyped-def]
+        return (item.index, item.session_id, item.body, item.where, item.problem)
+
+    assert [seen(item) for item in fast] == [seen(item) for item in general]
+    by_line = {item.where.rsplit(":", 1)[-1]: item.session_id for item in fast[: len(fast) // 2]}
+    assert by_line["1"] == "plain-1"
+    assert by_line["2"] == "spaced-2"
+    assert by_line["3"] == 'esc"aped-3'
+    assert by_line["4"] == "unié-4"
+    assert by_line["5"] == "nested-first"  # the first sessionId in the line, as ever
+    assert by_line["6"] == "a\\b"
+    assert by_line["7"] == "Résumé-6"
