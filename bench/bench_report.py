@@ -21,7 +21,7 @@ from emitter.deliver import DeliveryConfig
 from emitter.generator import generate
 from emitter.receiver import ReferenceReceiver
 from emitter.replay import ReplaySettings, replay
-from emitter.replay._stats import Latencies, Timeline, distribution
+from emitter.replay._stats import Latencies, Timeline, distribution, rounded_us
 from emitter.report._html import render_replay_html
 from emitter.scenarios import load_scenario
 
@@ -50,8 +50,8 @@ def synthesise(base: dict[str, Any], minutes: int, coverage: dict[str, Any]) -> 
             latency = rng.lognormvariate(-5.5, 0.6) * (20 if slow else 1)
             is_late = slow and rng.random() < 0.3
             ok = rng.random() > 0.0005
-            timeline.sent(second, late=is_late)
-            timeline.done(second, acked=ok, latency_s=latency)
+            timeline.sent(second, is_late)
+            timeline.done(second, ok, rounded_us(latency))
             from_schedule.add(latency + (0.01 if is_late else 0.0))
             from_send.add(latency)
             late += is_late

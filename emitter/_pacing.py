@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
 from emitter.errors import UsageError
 
@@ -43,12 +42,29 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-@dataclass(frozen=True)
 class Slot:
-    """One claimed send: its position in the stream and when it is due."""
+    """One claimed send: its position in the stream and when it is due.
 
-    index: int
-    scheduled: float
+    A plain slotted class, not a frozen dataclass: replay builds one per request, and a frozen
+    dataclass's __init__ (object.__setattr__ per field) cost three times as much.
+    """
+
+    __slots__ = ("index", "scheduled")
+
+    def __init__(self, index: int, scheduled: float) -> None:
+        self.index = index
+        self.scheduled = scheduled
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Slot):
+            return NotImplemented
+        return (self.index, self.scheduled) == (other.index, other.scheduled)
+
+    def __hash__(self) -> int:
+        return hash((self.index, self.scheduled))
+
+    def __repr__(self) -> str:
+        return f"Slot(index={self.index}, scheduled={self.scheduled})"
 
 
 class Pacer:

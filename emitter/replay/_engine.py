@@ -39,7 +39,7 @@ from emitter.deliver import DeliveryConfig, config_secrets, redact
 from emitter.errors import VssEmitterError
 from emitter.replay._conn import Conn, Job, Target, connect_failure
 from emitter.replay._results import ResultsWriter
-from emitter.replay._stats import Lag, Latencies, Timeline
+from emitter.replay._stats import Demand, Lag, Latencies, Timeline
 from emitter.replay._types import BAD_INPUT, INTERRUPTED, Progress, ReplaySettings
 from emitter.sources import Item
 
@@ -133,7 +133,8 @@ class Run:
         self._hard_end = math.inf  # ... and nothing is waited for after this one
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finished: asyncio.Future[None] | None = None
-        self._cpu = (0.0, 0.0)
+        self._demand: Callable[[], float] = time.process_time  # main() reads the loop's thread
+        self._cpu = (0.0, 0.0)  # (when, demand then)
         self._cpu_start = 0.0
         self._tick_due = 0.0
         # Unix time = monotonic + offset: the schedule runs on the monotonic clock, the
@@ -169,8 +170,10 @@ class Run:
             if self.settings.duration_s is not None:
                 self._end = now + self.settings.duration_s
                 self._hard_end = self._end + DURATION_GRACE_S
-            self._cpu = (now, time.process_time())
-            self._cpu_start = self._cpu[1]
+            demand = Demand()  # run + runqueue wait of this, the loop's, thread: _sample_lag
+            self._demand = demand
+            self._cpu = (now, demand())
+            self._cpu_start = time.process_time()
             self._tick_due = now + _TICK_S
             self._tick_timer = loop.call_later(_TICK_S, self._tick, 0.0)
             self._pump()
@@ -181,6 +184,7 @@ class Run:
                 if self._tick_timer is not None:
                     self._tick_timer.cancel()
                 self.lag.cpu_s = time.process_time() - self._cpu_start
+                demand.close()
                 if self._timer is not None:
                     self._timer.cancel()
                 self.ended = time.monotonic()
@@ -299,7 +303,7 @@ class Run:
 
     def _sample_lag(self, now: float) -> None:
         started, cpu_before = self._cpu
-        cpu_now = time.process_time()
+        cpu_now = self._demand()
         self._cpu = (now, cpu_now)
         if self.pacer.rate is None or self.stopping or self._source_done:
             return
@@ -546,7 +550,7 @@ class Run:
                 self.first_send = now
             self.sent += 1
             self.last_send = now
-            self.timeline.sent(int(now - self.started), late=late)
+            self.timeline.sent(int(now - self.started), late)
             job.late = late
         elif job.attempt > 1:  # attempt 0: a drill's duplicate, not a retry
             self.retried += 1
@@ -607,9 +611,10 @@ class Run:
             self.from_send.add_us(waited)
         else:
             self.from_send.add(now - job.sent)
-        self._record(job, now, outcome.value, status, late, reason)
+        if self.writer is not None:
+            self._record(job, now, outcome.value, status, late, reason)
         acked = outcome is Outcome.ACKED
-        self.timeline.done(int(now - self.started), acked=acked, latency_us=waited)
+        self.timeline.done(int(now - self.started), acked, waited)
         if self.observe is not None:
             self.observe(job.item, job.attempt, outcome.value, status, reason)
         retries = self.config.retries

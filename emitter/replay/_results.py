@@ -238,6 +238,16 @@ class ResultsWriter:
 def to_send(
     source: Iterable[Item], *, limit: int | None, acked: Acked, skipped: list[int]
 ) -> Iterator[Item]:
+    """The source's items within -n, less those a resumed run's log says were acked
+    (counted in `skipped`)."""
+    if limit is None and not acked.count:
+        return iter(source)  # nothing to filter: no layer on the hot path
+    return _filtered(source, limit=limit, acked=acked, skipped=skipped)
+
+
+def _filtered(
+    source: Iterable[Item], *, limit: int | None, acked: Acked, skipped: list[int]
+) -> Iterator[Item]:
     for item in source:
         if limit is not None and item.index >= limit:
             return

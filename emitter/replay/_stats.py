@@ -5,6 +5,9 @@ Both are built to merge: a `--workers N` run adds up each worker's histograms an
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,25 +106,16 @@ class Timeline:
             bucket = self.buckets[second] = [0, 0, 0, 0, {}]
         return bucket
 
-    def sent(self, second: int, *, late: bool) -> None:
-        bucket = self._bucket(second)
+    def sent(self, second: int, late: bool) -> None:
+        bucket = self.buckets.get(second) or self._bucket(second)
         bucket[0] += 1
         if late:
             bucket[3] += 1
 
-    def done(
-        self,
-        second: int,
-        *,
-        acked: bool,
-        latency_us: int | None = None,
-        latency_s: float | None = None,
-    ) -> None:
-        """An attempt finished in `second`, this long after its schedule: `latency_us` as
-        rounded_us gave it (the engine's hot path), or `latency_s`."""
-        if latency_us is None:
-            latency_us = rounded_us(latency_s or 0.0)
-        bucket = self._bucket(second)
+    def done(self, second: int, acked: bool, latency_us: int) -> None:
+        """An attempt finished in `second`, `latency_us` after its schedule (as rounded_us
+        gives it). Positional: it runs once per request."""
+        bucket = self.buckets.get(second) or self._bucket(second)
         bucket[1 if acked else 2] += 1
         values = bucket[4]
         values[latency_us] = values.get(latency_us, 0) + 1
@@ -169,6 +163,40 @@ def _percentile(values: dict[int, int], percentile: float) -> float:
         if seen >= wanted:
             return round(us / 1000.0, 3)
     return 0.0  # not reached: the ranks add up to total
+
+
+class Demand:
+    """What the sender asked of its machine, in seconds: the process's CPU time plus, on Linux,
+    the time the calling (event loop's) thread waited to run (/proc/thread-self/schedstat).
+
+    A sender kept off its core by another process cannot keep the rate any more than a busy
+    one: counting CPU time alone judged such a sender idle, and blamed the receiver for the
+    lag, whenever the machine was shared.
+    """
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        with contextlib.suppress(OSError):
+            self._fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        if self._fd is not None and self._waited() is None:
+            self.close()
+
+    def _waited(self) -> float | None:
+        assert self._fd is not None
+        try:
+            return int(os.pread(self._fd, 128, 0).split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def __call__(self) -> float:
+        waited = self._waited() if self._fd is not None else None
+        return time.process_time() + (waited or 0.0)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
 
 # How long the sender must be the cause of the lag before the run says it was saturated: a
