@@ -12,7 +12,6 @@ scenarios; stdin is counted inline).
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from emitter.coverage import Coverage
+from emitter.replay._loop import offload
 from emitter.replay._results import Acked, to_send
 from emitter.sources import FileSource, Item, ScenarioSource
 
@@ -51,6 +51,9 @@ class Census:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
+        # Idle time only, off the sender's cores: counting must never slow the run. What it has
+        # not counted when the run ends, it counts then.
+        offload(self._child.pid, idle=True)
         assert self._child.stdin is not None
         self._to: IO[bytes] = self._child.stdin
         data = pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)
@@ -97,14 +100,6 @@ class Census:
 
 
 def main() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        # Idle time only, off the sender's cores: counting must never slow the run. What it has
-        # not counted when the run ends, it counts then.
-        os.nice(19)
-        mine = os.sched_getaffinity(os.getppid())
-        others = set(range(os.cpu_count() or 1)) - mine
-        if others:
-            os.sched_setaffinity(0, others)
     given = sys.stdin.buffer
     spec: CensusSpec = pickle.loads(given.read(int.from_bytes(given.read(8), "big")))  # noqa: S301
     allowed = [0]

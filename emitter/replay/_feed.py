@@ -8,7 +8,6 @@ item, as the in-process ScenarioSource gives (same scenarios, seed and start tim
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pickle
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from emitter.errors import InputError, VssEmitterError
+from emitter.replay._loop import offload
 from emitter.sources import Item, ScenarioSource
 
 _BATCH = 256
@@ -44,11 +44,12 @@ def fed(names: list[str], *, seed: int, start_at: datetime | None) -> Iterator[I
         {"names": names, "seed": seed, "start_at": start_at.isoformat() if start_at else None}
     )
     child = subprocess.Popen(  # noqa: S603  (this interpreter, this module, our own argv)
-        [sys.executable, "-m", "emitter.replay._child", "feed", spec, str(os.getpid())],
+        [sys.executable, "-m", "emitter.replay._child", "feed", spec],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
     )
+    offload(child.pid, idle=False)  # off the sender's core; it must keep up, so not idle
     assert child.stdout is not None
     out = child.stdout
     try:
@@ -69,13 +70,7 @@ def fed(names: list[str], *, seed: int, start_at: datetime | None) -> Iterator[I
             child.stderr.close()
 
 
-def _produce(names: list[str], seed: int, start_at: datetime | None, parent: int) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        # Off the sender's core(s) when there is another one to go to.
-        mine = os.sched_getaffinity(parent)
-        others = set(range(os.cpu_count() or 1)) - mine
-        if others:
-            os.sched_setaffinity(0, others)
+def _produce(names: list[str], seed: int, start_at: datetime | None) -> None:
     out = sys.stdout.buffer
     batch: list[tuple[int, str | None, bytes | None, str]] = []
     try:
@@ -95,4 +90,4 @@ def _produce(names: list[str], seed: int, start_at: datetime | None, parent: int
 def main(argv: list[str]) -> None:
     spec = json.loads(argv[0])
     start_at = datetime.fromisoformat(spec["start_at"]) if spec["start_at"] else None
-    _produce(spec["names"], spec["seed"], start_at, int(argv[1]))
+    _produce(spec["names"], spec["seed"], start_at)
