@@ -253,7 +253,11 @@ def _band(mos: object) -> str | None:
             mos = float(mos.strip())
         except ValueError:
             return None
-    if isinstance(mos, bool) or not isinstance(mos, int | float) or not math.isfinite(mos):
+    if isinstance(mos, bool) or not isinstance(mos, int | float):
+        return None
+    # An int is finite, and compares exactly with the bands' floats even past float's range
+    # (math.isfinite would raise OverflowError for 10**400 and end the whole count).
+    if isinstance(mos, float) and not math.isfinite(mos):
         return None
     for band, low, high in _BANDS:
         if low <= mos < high or (mos == high == 5.0):
@@ -454,7 +458,10 @@ class Coverage:
                         disconnected = aware_instant(leg.get("disconnectedTimestamp"))
                         if disconnected is not None:
                             seconds = (disconnected - connected).total_seconds()
-                            off = seconds.is_integer() and abs(duration - seconds) == 1
+                            try:
+                                off = seconds.is_integer() and abs(duration - seconds) == 1
+                            except OverflowError:  # an int past float's range: not 1 s off
+                                off = False
         if capitalised or disordered or null_ref or early or off:
             for seen, quirk in (
                 (capitalised, "capitalised-leg-key"),

@@ -473,6 +473,30 @@ def _deep(depth: int) -> bytes:
     return b'{"payload":{"lastAction":"x"},"deep":' + b"[" * depth + b"]" * depth + b"}"
 
 
+@pytest.mark.parametrize("field", ["mos", "callDuration"])
+def test_a_number_past_float_range_counts_where_the_old_reading_crashed(field: str) -> None:
+    huge = "1" + "0" * 400
+    leg = {
+        "connectedTimestamp": "2024-01-01T00:00:00Z",
+        "disconnectedTimestamp": "2024-01-01T00:00:05Z",
+        "callDuration": 5,
+        "callQuality": {"mos": 4.5},
+    }
+    body = json.dumps({"payload": {"details": {"callA": leg}}}).replace(
+        f'"{field}": {leg[field] if field == "callDuration" else 4.5}', f'"{field}": {huge}'
+    )
+    assert huge in body
+    with pytest.raises(OverflowError):  # math.isfinite(10**400), 10**400 - 5.0
+        Reference().read_body(body.encode())
+    coverage = Coverage()
+    assert coverage.read_body(body.encode()) is None
+    bands = coverage.counts["mos-bands"]
+    assert bands == ({f"out of range ({huge})": 1} if field == "mos" else {"excellent": 1})
+    assert not coverage.counts["quirks"]
+    assert mos_band(int(huge)) is None
+    assert mos_band(-int(huge)) is None
+
+
 def test_nesting_at_the_recursion_limit_is_refused_exactly_where_it_was() -> None:
     low, high = 1, sys.getrecursionlimit() + 100  # the deepest body the reference reads here
     while low < high:
