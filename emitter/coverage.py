@@ -174,9 +174,10 @@ def parse_requirements(text: str) -> tuple[str, ...]:
 _MAPS: Final = (dict, Mapping)
 
 _decode: Final = msgspec.json.Decoder().decode
-# msgspec checks nesting against the same recursion limit as json, from fewer Python frames,
-# so near the limit one could accept what the other refuses: a body with more brackets than
-# this (far more than a VSS document nests) is json's alone, and fails or not as before.
+# msgspec and json refuse deep nesting (RecursionError) a few levels apart (3.11: msgspec is
+# reached through three fewer Python frames; 3.12: one level apart), so near the limit one
+# could accept what the other refuses: a body with more brackets than this (far more than a
+# VSS document nests) is json's alone, and fails or not exactly as before.
 _FAST_BRACKETS: Final = 64
 _REFUSED: Final[Any] = object()
 
