@@ -119,6 +119,7 @@ class Run:
         self.bad_notices = 0
         # The scheduler's state.
         self._claimed = 0  # slots claimed by this worker
+        self._next_due = 0.0  # when the next slot is due: _due(_claimed), kept up to date
         self._source_done = False
         self._ready: deque[Job] = deque()  # due (or retrying) and waiting for a connection
         self._retries: list[tuple[float, int, Job]] = []  # heap of (due, seq, job)
@@ -167,6 +168,7 @@ class Run:
                 await asyncio.sleep(max(0.0, now - time.monotonic()))
             self.started = now
             self.pacer.start(now)
+            self._next_due = self._due(0)
             if self.settings.duration_s is not None:
                 self._end = now + self.settings.duration_s
                 self._hard_end = self._end + DURATION_GRACE_S
@@ -307,7 +309,7 @@ class Run:
         self._cpu = (now, cpu_now)
         if self.pacer.rate is None or self.stopping or self._source_done:
             return
-        lag = now - self._due(self._claimed)
+        lag = now - self._next_due
         if self._ready:
             lag = max(lag, now - self._ready[0].due)
         self.lag.final_lag_s = max(0.0, lag)
@@ -391,7 +393,7 @@ class Run:
                 return None
             scheduled = now
         else:
-            scheduled = self._due(self._claimed)
+            scheduled = self._next_due
             if scheduled > now:
                 return None
             if scheduled >= self._end or now >= self._end:
@@ -406,6 +408,8 @@ class Run:
             return None
         index = self.phase + self._claimed * self.stride
         self._claimed += 1
+        if self.pacer.rate is not None:
+            self._next_due = self._due(self._claimed)
         return Job(item, scheduled, 1, Slot(index, scheduled))
 
     def _cap_unsent(self) -> None:
@@ -486,7 +490,7 @@ class Run:
             and self.pacer.rate is not None
             and (self._idle or self._conns < self.settings.concurrency)
         ):
-            when = min(when, self._due(self._claimed))
+            when = min(when, self._next_due)
         if when == math.inf or when >= self._timer_at:
             return
         if self._timer is not None:

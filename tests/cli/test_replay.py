@@ -454,6 +454,7 @@ def test_a_rate_no_sender_can_keep_ends_on_time_and_says_so(
         check=False,
         preexec_fn=_on_core(0),  # pytest's main thread; affinity only
     )
+    assert report.exists(), f"exit {done.returncode}: {done.stderr[-2000:]}"
     data = json.loads(report.read_text())
     assert done.returncode == (0 if data["failed"] == 0 else 1), done.stderr
     assert data["sender_saturated"] is True
