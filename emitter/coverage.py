@@ -373,7 +373,7 @@ class Coverage:
         if details is not None and isinstance(details, _MAPS):
             letter = ""
             for key, leg in details.items():
-                is_leg = _leg_keys.get(key)
+                is_leg = _leg_keys.get(key) if type(key) is str else None
                 if is_leg is None:
                     is_leg = _is_leg_key(key)
                 if is_leg and isinstance(leg, _MAPS):

@@ -8,7 +8,7 @@ import math
 import pickle
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -375,6 +375,31 @@ def test_add_takes_any_mapping_and_counts_it_as_the_same_dict() -> None:
         as_mappings.add(_frozen(doc))
         reference.add(_frozen(doc))
     assert as_dicts.counts == as_mappings.counts == reference.counts
+
+
+class _ListKeyed(Mapping[Any, Any]):
+    """A Mapping whose keys need not be hashable (only a dict's must be)."""
+
+    def __init__(self, pairs: list[tuple[Any, Any]]) -> None:
+        self.pairs = pairs
+
+    def __getitem__(self, key: Any) -> Any:
+        return next(value for k, value in self.pairs if k == key)
+
+    def __iter__(self) -> Iterator[Any]:
+        return (k for k, _ in self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+
+def test_a_mapping_with_unhashable_keys_counts_as_the_reference_counts_it() -> None:
+    details = _ListKeyed([(["callA"], {}), ("callB", {"callDirection": "INBOUND"})])
+    document = {"payload": {"details": details}}
+    fast, reference = Coverage(), Reference()
+    fast.add(document)
+    reference.add(document)
+    assert fast.counts == reference.counts
 
 
 def _doc_with(**payload: Any) -> bytes:
