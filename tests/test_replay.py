@@ -870,3 +870,27 @@ def test_coverage_counted_beside_the_run_equals_counting_inline(tmp_path: Path) 
         inline.add_body(item.body)
     assert beside.payloads == inline.payloads == 37
     assert beside.counts == inline.counts
+
+
+def test_a_long_wait_for_the_coverage_count_is_announced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The child counts in idle time only; when its count is not ready at once after the run
+    # (here: never waited for), the run says what it is waiting for instead of hanging quietly.
+    from emitter.coverage import Coverage
+    from emitter.replay import _census
+    from emitter.replay._census import Census, CensusSpec
+
+    monkeypatch.setattr(_census, "_QUIET_WAIT_S", 0.0)
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 40)
+    census = Census(CensusSpec((str(path),), (), None, None, None, Acked()))
+    list(census.counted(iter(FileSource([path]))))
+    said: list[str] = []
+    counted = Coverage()
+    census.finish(counted, notice=said.append)
+    assert said == [
+        "counting the contract coverage of the 40 payloads sent, for the report (it runs in "
+        "idle time, and the run left little)"
+    ]
+    assert counted.payloads == 40

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+import select
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -27,6 +28,7 @@ from emitter.replay._results import Acked, to_send
 from emitter.sources import FileSource, Item, ScenarioSource
 
 _TELL_EVERY_S = 0.2
+_QUIET_WAIT_S = 1.0  # a longer wait for the child's count is announced
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,19 @@ class Census:
                     self._to.write(b"%d\n" % told)
                     self._to.flush()
 
-    def finish(self, coverage: Coverage, *, drawn: int | None = None) -> None:
-        """Counts up to `drawn` (default: what counted() saw) and adds it into `coverage`."""
+    def finish(
+        self,
+        coverage: Coverage,
+        *,
+        drawn: int | None = None,
+        notice: Callable[[str], None] | None = None,
+    ) -> None:
+        """Counts up to `drawn` (default: what counted() saw) and adds it into `coverage`.
+
+        The child counts in idle time only, so where the run kept every core busy (a receiver
+        on the same machine) it counts most of the payloads once the run is over; when that
+        takes over a second, `notice` is told, so the wait is never silent.
+        """
         self._stop.set()
         self._teller.join()
         final = self.drawn if drawn is None else drawn
@@ -86,6 +99,12 @@ class Census:
             self._to.write(b"end %d\n" % final)
             self._to.close()
             assert self._child.stdout is not None
+            ready, _, _ = select.select([self._child.stdout], [], [], _QUIET_WAIT_S)
+            if not ready and notice is not None:
+                notice(
+                    f"counting the contract coverage of the {final:,} payloads sent, for the "
+                    "report (it runs in idle time, and the run left little)"
+                )
             # Our own child's output on a private pipe, never data from outside.
             got = pickle.loads(self._child.stdout.read())  # noqa: S301
         except (OSError, ValueError, EOFError, pickle.UnpicklingError):

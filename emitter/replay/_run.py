@@ -117,7 +117,9 @@ def replay(
         census = _census(coverage, settings, plan, previous, always=True)
         tally, error, fatal = run_workers(spec, on_progress=on_progress, notice=notice)
         if census is not None and coverage is not None:
-            census.finish(coverage, drawn=tally.sent + tally.outcomes.get(BAD_INPUT, 0))
+            census.finish(
+                coverage, drawn=tally.sent + tally.outcomes.get(BAD_INPUT, 0), notice=notice
+            )
         if fatal is not None:
             raise fatal
         return _report(tally, settings, plan, shown, error, skipped=tally.skipped)
@@ -144,7 +146,7 @@ def replay(
         _execute(run, writer)
     finally:
         if census is not None and coverage is not None:
-            census.finish(coverage)
+            census.finish(coverage, notice=notice)
     error = writer.error if writer is not None else None
     return _report(run, settings, plan, shown, error, skipped=plan.skipped[0])
 
