@@ -28,7 +28,7 @@ from emitter._numbers import (
     number_templates,
 )
 from emitter._overrides import OVERRIDE_PATH, apply_override, finite, parse_override
-from emitter._payload import dumps
+from emitter._payload import dumps, is_plain_leaf, plain_dumps
 from emitter._seeds import scenario_seed
 from emitter._timing import (
     DEFAULT_EPOCH,
@@ -42,8 +42,8 @@ from emitter.errors import ScenarioError, UsageError
 from emitter.scenarios import Scenario, load_scenario
 from emitter.vocabulary import ERROR_CODES, EVENT_TYPE, NAMESPACE, leg_key
 
-__all__ = ["apply_override", "dumps", "generate", "generate_tagged", "parse_override",
-           "scenario_seed"]  # fmt: skip
+__all__ = ["apply_override", "dumps", "generate", "generate_bodies", "generate_tagged",
+           "parse_override", "scenario_seed"]  # fmt: skip
 
 # The documentation uses this one description for both its success and failure examples.
 DESCRIPTION: Final = "Summary of a completed call session"
@@ -170,6 +170,7 @@ class _LegPlan:
         "domestic",
         "inbound",
         "party",
+        "plain",
         "quality",
         "ref_key",
         "ring_lo",
@@ -215,6 +216,12 @@ class _LegPlan:
                 self.quality = _Choice({_BANDS[b]: w for b, w in _REALISTIC_BANDS.items()})
             elif band != "none":
                 self.quality = _Choice([_BANDS[band]])
+        # Every value the spec puts in a leg, for plain_dumps' precondition; the other leaves are
+        # the generator's own strings and ints, and callQuality's floats (only from _BANDS).
+        spec_leaves = [self.direction, self.status, *self.call_types.values]
+        for choice in (self.virtual, self.party):
+            spec_leaves.extend(choice.values if choice is not None else ())
+        self.plain = all(map(is_plain_leaf, spec_leaves))
 
     def ring(self, rng: random.Random) -> int:
         return self.ring_lo + int(rng.random() * self.ring_span)
@@ -261,6 +268,7 @@ class _SessionPlan:
         "error",
         "legs",
         "name",
+        "plain",
         "product",
         "quirk_before_start",
         "quirk_capitalised",
@@ -297,6 +305,17 @@ class _SessionPlan:
         self.quirk_before_start = "leg-before-session-start" in quirks
         self.quirk_out_of_order = "legs-out-of-order" in quirks
         self.reshapes = self.quirk_string_null or self.quirk_capitalised or self.quirk_out_of_order
+        # True when every payload build() returns meets plain_dumps' precondition: the spec's
+        # values in it are plain leaves (a Scenario built in code, unvalidated, may hold a date
+        # or a str subclass), and its only floats are callQuality's, whose bands are ours.
+        spec_leaves = [
+            self.status,
+            self.description,
+            *self.actions.values,
+            *self.sub_accounts.values,
+            *(self.error.values() if self.error is not None else ()),
+        ]
+        self.plain = all(map(is_plain_leaf, spec_leaves)) and all(leg.plain for leg in self.legs)
 
     def build(self, rng: random.Random, start: int) -> dict[str, Any]:
         templates = number_templates()
@@ -599,6 +618,7 @@ def _flatten(
 
 
 _second: Final = itemgetter(1)
+_tagged: Final = itemgetter(0, 1)
 
 
 def generate(
@@ -610,8 +630,7 @@ def generate(
     overrides: Sequence[tuple[str, Any]] = (),
 ) -> Iterator[dict[str, Any]]:
     """`n` payloads of `scenario` (None: endless), a pure function of (scenario, seed, options)."""
-    stream = generate_tagged(scenario, seed=seed, n=n, start_at=start_at, overrides=overrides)
-    return map(_second, stream)
+    return map(_second, _opened(scenario, seed=seed, n=n, start_at=start_at, overrides=overrides))
 
 
 def generate_tagged(
@@ -623,6 +642,44 @@ def generate_tagged(
     overrides: Sequence[tuple[str, Any]] = (),
 ) -> Iterator[tuple[Scenario, dict[str, Any]]]:
     """Like generate(), each payload paired with the scenario that made it (a mix's member)."""
+    return map(_tagged, _opened(scenario, seed=seed, n=n, start_at=start_at, overrides=overrides))
+
+
+def generate_bodies(
+    scenario: str | os.PathLike[str] | Scenario,
+    *,
+    seed: int,
+    n: int | None = 1,
+    start_at: datetime | None = None,
+    overrides: Sequence[tuple[str, Any]] = (),
+) -> Iterator[tuple[Scenario, dict[str, Any], bytes]]:
+    """Like generate_tagged(), each payload with its canonical bytes, `dumps(payload)`.
+
+    The one place generated payloads are encoded by plain_dumps() instead of dumps: a payload
+    whose plan proves plain_dumps' precondition (_SessionPlan.plain) and that no override (its
+    scenario file's or `overrides`) touched; any other payload is encoded by dumps.
+    """
+    stream = _opened(scenario, seed=seed, n=n, start_at=start_at, overrides=overrides)
+    return _encoded(stream)
+
+
+def _encoded(
+    stream: Iterator[tuple[Scenario, dict[str, Any], bool]],
+) -> Iterator[tuple[Scenario, dict[str, Any], bytes]]:
+    fast = plain_dumps()
+    for member, payload, plain in stream:
+        yield member, payload, fast(payload) if plain else dumps(payload)
+
+
+def _opened(
+    scenario: str | os.PathLike[str] | Scenario,
+    *,
+    seed: int,
+    n: int | None,
+    start_at: datetime | None,
+    overrides: Sequence[tuple[str, Any]],
+) -> Iterator[tuple[Scenario, dict[str, Any], bool]]:
+    """The checked stream of (member, payload, plain): plain when plain_dumps() may encode it."""
     if n is not None and (not isinstance(n, int) or n < 0):
         raise UsageError(f"invalid count {n!r}: expected a whole number >= 0, e.g. -n 100")
     loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -729,7 +786,7 @@ def _stream(
     n: int | None,
     start_at: datetime | None,
     overrides: list[tuple[str, Any]],
-) -> Iterator[tuple[Scenario, dict[str, Any]]]:
+) -> Iterator[tuple[Scenario, dict[str, Any], bool]]:
     rng = random.Random(scenario_seed(seed=seed, name=scenario.name))
     members = _members(scenario)
     applied = _file_overrides(scenario)
@@ -739,8 +796,13 @@ def _stream(
         choice = _MixPlan(scenario).choice
     else:
         choice = _Choice([(scenario.name, _SessionPlan(scenario))])
-    only, values, cum, total = choice.only, choice.values, choice.cum, choice.total
-    owners = {name: members[name] for name in members}
+    cum, total = choice.cum, choice.total
+    # Per member: (name, plan, its Scenario, whether plain_dumps() may encode its payloads).
+    values = tuple(
+        (name, plan, members[name], plan.plain and not (applied[name] or overrides))
+        for name, plan in choice.values
+    )
+    only = values[0] if len(values) == 1 else None
     any_overrides = bool(overrides) or any(applied.values())
     draw = rng.random
     if start_at is None:
@@ -750,7 +812,9 @@ def _stream(
     count = 0
     while n is None or count < n:
         # _Choice.pick, inline: no draw when there is one member.
-        name, plan = only if only is not None else values[bisect(cum, draw() * total)]
+        name, plan, member, plain = (
+            only if only is not None else values[bisect(cum, draw() * total)]
+        )
         payload = plan.build(rng, t)
         if any_overrides and (applied[name] or overrides):
             _apply_all(
@@ -759,7 +823,7 @@ def _stream(
                 overrides,
                 origin=f"payload {count + 1} of {_origin(scenario, name)}",
             )
-        yield owners[name], payload
+        yield member, payload, plain
         count += 1
         # Sessions start in increasing order, a few seconds apart on average (Poisson arrivals):
         # random.expovariate(0.25), written out to save a call per payload.
