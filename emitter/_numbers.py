@@ -179,6 +179,10 @@ def number_templates() -> Mapping[str, tuple[tuple[Template, ...], tuple[Templat
 
 
 def draw_number(rng: random.Random, templates: tuple[Template, ...]) -> str:
-    """A random number from one of `templates` (one country, one kind)."""
+    """A random number from one of `templates` (one country, one kind).
+
+    The generator draws the same two numbers inline on its hot path (generator._virtual_number
+    and the far party's number): change the three together, or a seed's bytes change.
+    """
     fmt, span = templates[int(rng.random() * len(templates))]
     return fmt % int(rng.random() * span)

@@ -24,7 +24,6 @@ from emitter._numbers import (
     PARTY_COUNTRY_WEIGHTS,
     VIRTUAL_COUNTRY_WEIGHTS,
     Template,
-    draw_number,
     number_templates,
 )
 from emitter._overrides import OVERRIDE_PATH, apply_override, finite, parse_override
@@ -349,15 +348,13 @@ class _SessionPlan:
 
         first = legs[0]
         vcountry = (first.virtual or _VIRTUAL).pick(rng)
-        vnumber = draw_number(rng, _virtual_templates(rng, templates[vcountry]))
-        vref = _ref_id(rng)
+        vnumber, vref = _virtual_number(rng, templates[vcountry])
         details: dict[str, Any] = {}
         for i, (plan, (init, conn, disc)) in enumerate(zip(legs, times, strict=True)):
             if plan.virtual is not None and i > 0:
                 country = plan.virtual.pick(rng)
                 if country != vcountry:
-                    own = draw_number(rng, _virtual_templates(rng, templates[country]))
-                    leg_virtual = (country, own, _ref_id(rng))
+                    leg_virtual = (country, *_virtual_number(rng, templates[country]))
                 else:
                     leg_virtual = (vcountry, vnumber, vref)
             else:
@@ -370,7 +367,9 @@ class _SessionPlan:
                 pcountry = _PARTY.pick(rng)
             kinds = templates[pcountry]
             # Far parties are mostly mobiles; about a quarter are landlines.
-            pnumber = draw_number(rng, kinds[MOBILE] if rng.random() < 0.75 else kinds[FIXED])
+            party_templates = kinds[MOBILE] if rng.random() < 0.75 else kinds[FIXED]
+            fmt, span = party_templates[int(rng.random() * len(party_templates))]
+            pnumber = fmt % int(rng.random() * span)  # draw_number, inline
             call_id = uuid1_at(rng, init, cs)
             call_type = plan.call_types.pick(rng)
             # IVR and Number Masking: an INBOUND leg names the dialled virtual number in
@@ -528,11 +527,11 @@ _STAMPS_MAX: Final = 1 << 14
 
 
 def _stamp(epoch_s: int) -> str:
-    text = _STAMPS.get(epoch_s)
-    if text is None:
-        if len(_STAMPS) >= _STAMPS_MAX:
-            _STAMPS.clear()
-        text = _STAMPS[epoch_s] = iso(epoch_s)
+    """iso(epoch_s), kept in _STAMPS. Callers look there first (`_STAMPS.get(t) or _stamp(t)`),
+    so this formats without looking again."""
+    if len(_STAMPS) >= _STAMPS_MAX:
+        _STAMPS.clear()
+    text = _STAMPS[epoch_s] = iso(epoch_s)
     return text
 
 
@@ -543,20 +542,21 @@ _PARTY: Final = _Choice(PARTY_COUNTRY_WEIGHTS)
 _VIRTUAL: Final = _Choice(VIRTUAL_COUNTRY_WEIGHTS)
 
 
-def _virtual_templates(
+def _virtual_number(
     rng: random.Random, kinds: tuple[tuple[Template, ...], tuple[Template, ...]]
-) -> tuple[Template, ...]:
+) -> tuple[str, str]:
+    """(number, reference) of a virtual number: draw_number and the reference, in one call."""
+    draw = rng.random
     # Virtual numbers are mostly geographic (landline ranges); some markets sell mobile ones.
-    return kinds[FIXED] if rng.random() < 0.7 else kinds[MOBILE]
-
-
-def _ref_id(rng: random.Random) -> str:
+    templates = kinds[FIXED] if draw() < 0.7 else kinds[MOBILE]
+    fmt, span = templates[int(draw() * len(templates))]  # draw_number, inline
+    number = fmt % int(draw() * span)
     # The reference of the virtual number used as caller ID: 8x8's failure example shows
-    # "PSTN1"; account-managed numbers get their own reference.
-    r = rng.random()
+    # "PSTN1"; account-managed numbers get their own reference (VN-1000 .. VN-9999).
+    r = draw()
     if r < 0.15:
-        return "PSTN%d" % (1 + int(r * 20))  # noqa: UP031
-    return "VN-%04d" % (1000 + int(rng.random() * 9000))  # noqa: UP031
+        return number, "PSTN%d" % (1 + int(r * 20))  # noqa: UP031
+    return number, "VN-%d" % (1000 + int(draw() * 9000))  # noqa: UP031
 
 
 def _rounded_duration(rng: random.Random, connected: int, disconnected: int) -> int:

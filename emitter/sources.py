@@ -437,6 +437,12 @@ class ScenarioSource:
         if self.count is not None:
             yield from self._in_turn(streams)
             return
+        if len(streams) == 1:
+            # One scenario (replay's usual case): no round-robin to keep.
+            (name,), (stream,) = self.names, streams
+            for index, (_member, payload, body) in enumerate(stream):
+                yield Item(index, session_id_of(payload), body, f"{name}#{index}")
+            return
         index = 0
         while True:
             for name, stream in zip(self.names, streams, strict=True):
