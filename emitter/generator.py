@@ -772,11 +772,29 @@ def _rehearse(
     planned = _file_overrides(scenario)
     if not overrides and not any(planned.values()):
         return
+    for path, value, owner in (p for member in planned.values() for p in member):
+        _check_json(value, owner, path)
     rng = random.Random(0)
     t = int(start_at.timestamp()) if start_at is not None else DEFAULT_EPOCH
     for name, member in _members(scenario).items():
         payload = _SessionPlan(member).build(rng, t)
         _apply_all(payload, planned[name], overrides, origin=_origin(scenario, name))
+
+
+def _check_json(value: Any, owner: Scenario, path: str) -> None:
+    """ScenarioError, at the file and line, for a file's override value JSON cannot carry.
+
+    YAML reads an unquoted 2024-01-01 as a date (and !!binary, !!set as bytes and sets): dumps
+    would refuse every payload with a TypeError, after the first bytes were written.
+    """
+    try:
+        dumps({"value": value})
+    except (TypeError, ValueError):
+        where = owner.where(f"$.overrides.{path}")
+        raise ScenarioError(
+            f"{where}: $.overrides.{path}: {value!r} is a {type(value).__name__}, not a JSON "
+            "value (YAML reads an unquoted 2024-01-01 as a date); quote it: '2024-01-01'"
+        ) from None
 
 
 def _stream(

@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from emitter._payload import dumps, is_plain_leaf, plain_dumps
+from emitter.cli import cli
+from emitter.errors import ScenarioError
 from emitter.generator import (
     _BANDS,
     _opened,
@@ -181,3 +184,37 @@ def test_a_scenario_built_in_code_with_unplain_values_is_left_to_dumps() -> None
     dated = _unvalidated({"description": date(2024, 1, 1)})
     with pytest.raises(TypeError):  # json refuses it, as before; msgspec would have written it
         next(generate_bodies(dated, seed=1, n=1))
+
+
+@pytest.mark.parametrize(
+    "value", ["2024-01-01", "2024-01-01 10:00:00", "!!binary aGk=", "!!set {a}"]
+)
+def test_a_scenario_files_override_json_cannot_carry_names_file_and_line(
+    tmp_path: Path, value: str
+) -> None:
+    path = tmp_path / "dated.yaml"
+    path.write_text(
+        "name: dated\ndescription: d\nsession: {status: BUSY}\n"
+        "legs: [{direction: OUTBOUND, status: BUSY}]\n"
+        f"overrides:\n  payload.subAccountId: ok\n  payload.when: {value}\n"
+    )
+    with pytest.raises(
+        ScenarioError, match=r"dated\.yaml:7: \$\.overrides\.payload\.when: .*quote"
+    ):
+        generate_bodies(str(path), seed=1, n=1)
+
+
+def test_generate_with_a_dated_override_is_one_error_line_and_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "dated.yaml"
+    path.write_text(
+        "name: dated\ndescription: d\nsession: {status: BUSY}\n"
+        "legs: [{direction: OUTBOUND, status: BUSY}]\noverrides: {payload.when: 2024-01-01}\n"
+    )
+    args = ["generate", str(path), "-n", "2", "--seed", "1"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1
+    assert "dated.yaml:5: $.overrides.payload.when:" in errors[0]
+    assert "Traceback" not in result.stderr
