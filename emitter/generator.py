@@ -13,7 +13,7 @@ import os
 import random
 from bisect import bisect
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from math import log as _log
 from operator import itemgetter
 from typing import Any, Final
@@ -784,16 +784,22 @@ def _rehearse(
 def _check_json(value: Any, owner: Scenario, path: str) -> None:
     """ScenarioError, at the file and line, for a file's override value JSON cannot carry.
 
-    YAML reads an unquoted 2024-01-01 as a date (and !!binary, !!set as bytes and sets): dumps
-    would refuse every payload with a TypeError, after the first bytes were written.
+    YAML reads an unquoted 2024-01-01 as a date, !!binary and !!set as bytes and a set, and an
+    alias inside its own anchor as a list that holds itself: dumps would refuse every payload
+    (TypeError, RecursionError) after the first bytes were written.
     """
     try:
         dumps({"value": value})
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         where = owner.where(f"$.overrides.{path}")
+        hint = (
+            "YAML reads an unquoted 2024-01-01 as a date; quote it: '2024-01-01'"
+            if isinstance(value, date)
+            else "give a string, number, true, false, null, list or mapping"
+        )
+        shown = type(value).__name__
         raise ScenarioError(
-            f"{where}: $.overrides.{path}: {value!r} is a {type(value).__name__}, not a JSON "
-            "value (YAML reads an unquoted 2024-01-01 as a date); quote it: '2024-01-01'"
+            f"{where}: $.overrides.{path}: a {shown} is not a JSON value ({hint})"
         ) from None
 
 
