@@ -45,16 +45,30 @@ def uuid1_at(rng: random.Random, epoch_s: int, clock_seq: int) -> str:
     bits) and still a pure function of the seed. `clock_seq` carries the variant bits already.
     """
     bits = rng.getrandbits(71)
-    # The 60-bit timestamp cut into time_low, time_mid and time_hi (after the version digit 1),
-    # all five fields in one %-format: f-string format specs cost more (the generator's hot path).
-    ts = (epoch_s * 10_000_000 + _GREGORIAN_OFFSET + (bits & 0x7FFFFF)) & 0xFFFFFFFFFFFFFFF
-    return "%08x-%04x-1%03x-%04x-%012x" % (  # noqa: UP031
+    ts = epoch_s * 10_000_000 + _GREGORIAN_OFFSET + (bits & 0x7FFFFF)
+    # time_mid and time_hi (the timestamp's top 28 of 60 bits) change every 429 s, so they are
+    # formatted once per 429 s; time_low, clock_seq and node in one %-format (f-string format
+    # specs cost more on the generator's hot path).
+    high = ts >> 32
+    middle = _middles.get(high) or _middle(high)
+    return "%08x%s%04x-%012x" % (  # noqa: UP031
         ts & 0xFFFFFFFF,
-        (ts >> 32) & 0xFFFF,
-        ts >> 48,
+        middle,
         clock_seq,
         (bits >> 23) | _MULTICAST,
     )
+
+
+# "-time_mid-1time_hi-" by the timestamp's bits above the low 32.
+_middles: dict[int, str] = {}
+
+
+def _middle(high: int) -> str:
+    if len(_middles) > 4096:
+        _middles.clear()
+    # & 0xFFF: a UUID's timestamp is 60 bits; beyond them (after the year 5236) it wraps.
+    text = _middles[high] = "-%04x-1%03x-" % (high & 0xFFFF, (high >> 16) & 0xFFF)  # noqa: UP031
+    return text
 
 
 def clock_seq(rng: random.Random) -> int:
