@@ -36,7 +36,7 @@ def plain_dumps() -> Callable[[Mapping[str, Any]], bytes]:
     same ints, the same shortest-repr floats. Outside it they differ: msgspec spells 1e16 and
     1e-7 where json writes 1e+16 and 1e-07, encodes the datetime, date, UUID, Decimal, bytes,
     set and dataclass values json refuses, refuses str and int subclasses json accepts, and
-    writes NaN as null. tests/test_generator.py checks every code point and every float the
+    writes NaN as null. tests/test_payload.py checks every code point and every float the
     generator can draw. msgspec is imported here, on first use, not with this module: it adds
     about 14 ms to the start of every command that reads payloads and never generates one.
     """
