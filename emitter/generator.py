@@ -34,7 +34,6 @@ from emitter._timing import (
     DEFAULT_EPOCH,
     DEFAULT_SPAN_S,
     check_instant,
-    clock_seq,
     iso,
     uuid1_at,
 )
@@ -266,6 +265,8 @@ class _SessionPlan:
         "by_direction",
         "description",
         "error",
+        "ivr",
+        "ivr_api",
         "legs",
         "name",
         "plain",
@@ -297,6 +298,9 @@ class _SessionPlan:
         self.by_direction = self.product in _REF_BY_DIRECTION
         legs = spec["legs"]
         self.api_started = bool(legs) and legs[0]["direction"] == "OUTBOUND"
+        self.ivr = self.product == "ivr"
+        # Whether a payload may carry a clientRequestId (then drawn): API-started IVR sessions.
+        self.ivr_api = self.ivr and self.api_started
         self.description: str = session.get("description", DESCRIPTION)
         self.legs = tuple(_LegPlan(leg, self.product) for leg in spec["legs"])
         quirks = set(scenario.quirks)
@@ -318,22 +322,30 @@ class _SessionPlan:
         self.plain = all(map(is_plain_leaf, spec_leaves)) and all(leg.plain for leg in self.legs)
 
     def build(self, rng: random.Random, start: int) -> dict[str, Any]:
+        # The generator's hot path (replay --scenario runs it per request): _Choice.pick,
+        # clock_seq and the party's draw_number are written out inline, attributes read once;
+        # the draws are the same calls in the same order as theirs.
+        draw = rng.random
         templates = number_templates()
         stamps = _STAMPS
         by_direction = self.by_direction
         legs = self.legs
-        cs = clock_seq(rng)
+        cs = 0x8000 | rng.getrandbits(14)  # clock_seq, inline
         session_id = uuid1_at(rng, start, cs)
+        c = self.sub_accounts
+        sub_account = c.only if c.only is not None else c.values[bisect(c.cum, draw() * c.total)]
+        c = self.actions
+        action = c.only if c.only is not None else c.values[bisect(c.cum, draw() * c.total)]
         body: dict[str, Any] = {
             "sessionId": session_id,
-            "subAccountId": self.sub_accounts.pick(rng),
+            "subAccountId": sub_account,
             "sessionStatus": self.status,
             "startTime": "",
             "endTime": "",
-            "lastAction": self.actions.pick(rng),
+            "lastAction": action,
             "callCount": len(legs),
         }
-        if self.product == "ivr" and self.api_started and rng.random() < _CLIENT_REQUEST_ID_SHARE:
+        if self.ivr_api and draw() < _CLIENT_REQUEST_ID_SHARE:
             # Where IVR's scenario 1 has it: after callCount, before errorDetails and details.
             body["clientRequestId"] = _client_request_id(rng)
         if self.error is not None:
@@ -342,46 +354,55 @@ class _SessionPlan:
             # UNSUBSCRIBED_CONTACT: the contact is blacklisted, so no call is placed at all.
             body["startTime"] = body["endTime"] = stamps.get(start) or _stamp(start)
             body["details"] = {}
-            return self._wrap(rng, body)
+            return self._wrap(body)
 
         times = self._timeline(rng, start)
         end = times[0][2] if len(times) == 1 else max([t[2] for t in times])
 
-        first = legs[0]
-        vcountry = (first.virtual or _VIRTUAL).pick(rng)
+        c = legs[0].virtual or _VIRTUAL
+        vcountry = c.only if c.only is not None else c.values[bisect(c.cum, draw() * c.total)]
         vnumber, vref = _virtual_number(rng, templates[vcountry])
         details: dict[str, Any] = {}
         for i, (plan, (init, conn, disc)) in enumerate(zip(legs, times, strict=True)):
-            if plan.virtual is not None and i > 0:
-                country = plan.virtual.pick(rng)
+            lcountry, lnumber, lref = vcountry, vnumber, vref
+            some = plan.virtual
+            if some is not None and i:
+                country = (
+                    some.only
+                    if some.only is not None
+                    else some.values[bisect(some.cum, draw() * some.total)]
+                )
                 if country != vcountry:
-                    leg_virtual = (country, *_virtual_number(rng, templates[country]))
-                else:
-                    leg_virtual = (vcountry, vnumber, vref)
+                    lcountry = country
+                    lnumber, lref = _virtual_number(rng, templates[country])
+            some = plan.party
+            if some is not None:
+                pcountry = (
+                    some.only
+                    if some.only is not None
+                    else some.values[bisect(some.cum, draw() * some.total)]
+                )
+            elif draw() < plan.domestic:
+                pcountry = lcountry
             else:
-                leg_virtual = (vcountry, vnumber, vref)
-            if plan.party is not None:
-                pcountry = plan.party.pick(rng)
-            elif rng.random() < plan.domestic:
-                pcountry = leg_virtual[0]
-            else:
-                pcountry = _PARTY.pick(rng)
+                pcountry = _PARTY_VALUES[bisect(_PARTY_CUM, draw() * _PARTY_TOTAL)]
             kinds = templates[pcountry]
             # Far parties are mostly mobiles; about a quarter are landlines.
-            party_templates = kinds[MOBILE] if rng.random() < 0.75 else kinds[FIXED]
-            fmt, span = party_templates[int(rng.random() * len(party_templates))]
-            pnumber = fmt % int(rng.random() * span)  # draw_number, inline
+            party_templates = kinds[MOBILE] if draw() < 0.75 else kinds[FIXED]
+            fmt, span = party_templates[int(draw() * len(party_templates))]
+            pnumber = fmt % int(draw() * span)  # draw_number, inline
             call_id = uuid1_at(rng, init, cs)
-            call_type = plan.call_types.pick(rng)
+            c = plan.call_types
+            call_type = c.only if c.only is not None else c.values[bisect(c.cum, draw() * c.total)]
             # IVR and Number Masking: an INBOUND leg names the dialled virtual number in
             # destinationRefId and has no sourceRefId at all (their examples); Voice Messaging
             # sends sourceRefId null.
             if plan.inbound:
-                src, scc, dst, dcc = pnumber, pcountry, leg_virtual[1], leg_virtual[0]
-                ref = leg_virtual[2] if by_direction else None
+                src, scc, dst, dcc = pnumber, pcountry, lnumber, lcountry
+                ref = lref if by_direction else None
             else:
-                src, scc, dst, dcc = leg_virtual[1], leg_virtual[0], pnumber, pcountry
-                ref = leg_virtual[2]
+                src, scc, dst, dcc = lnumber, lcountry, pnumber, pcountry
+                ref = lref
             if conn is None:
                 leg: dict[str, Any] = {
                     "callId": call_id,
@@ -419,8 +440,14 @@ class _SessionPlan:
                         _rounded_duration(rng, conn, disc) if by_direction else disc - conn
                     ),
                 }
-            if conn is not None and plan.quality is not None:
-                leg["callQuality"] = _quality(rng, plan.quality.pick(rng))
+                some = plan.quality
+                if some is not None:
+                    band = (
+                        some.only
+                        if some.only is not None
+                        else some.values[bisect(some.cum, draw() * some.total)]
+                    )
+                    leg["callQuality"] = _quality(rng, band)
             details[_LEG_KEYS[i]] = leg
 
         body["startTime"] = stamps.get(start) or _stamp(start)
@@ -428,7 +455,7 @@ class _SessionPlan:
         if self.reshapes:
             details = self._quirks(details)
         body["details"] = details
-        return self._wrap(rng, body)
+        return self._wrap(body)
 
     def _timeline(self, rng: random.Random, start: int) -> list[tuple[int, int | None, int]]:
         """(initiated, connected or None, disconnected) per leg, in whole seconds."""
@@ -503,8 +530,8 @@ class _SessionPlan:
             details = {k: details[k] for k in keys}
         return details
 
-    def _wrap(self, rng: random.Random, body: dict[str, Any]) -> dict[str, Any]:
-        if self.product == "ivr":
+    def _wrap(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.ivr:
             return {
                 "payload": body,
                 "namespace": NAMESPACE,
@@ -540,6 +567,8 @@ def _stamp(epoch_s: int) -> str:
 _LEG_KEYS: Final = tuple(leg_key(i) for i in range(26))
 
 _PARTY: Final = _Choice(PARTY_COUNTRY_WEIGHTS)
+# _PARTY.pick, inline in build.
+_PARTY_VALUES, _PARTY_CUM, _PARTY_TOTAL = _PARTY.values, _PARTY.cum, _PARTY.total
 _VIRTUAL: Final = _Choice(VIRTUAL_COUNTRY_WEIGHTS)
 
 
