@@ -31,11 +31,14 @@ from emitter._overrides import OVERRIDE_PATH, apply_override, finite, parse_over
 from emitter._payload import dumps, is_plain_leaf, plain_dumps
 from emitter._seeds import scenario_seed
 from emitter._timing import (
+    _GREGORIAN_OFFSET,
+    _MULTICAST,
     DEFAULT_EPOCH,
     DEFAULT_SPAN_S,
+    _middle,
+    _middles,
     check_instant,
     iso,
-    uuid1_at,
 )
 from emitter.errors import ScenarioError, UsageError
 from emitter.scenarios import Scenario, load_scenario
@@ -165,6 +168,7 @@ _CLIENT_REQUEST_ID_SHARE: Final = 0.7
 class _LegPlan:
     __slots__ = (
         "call_types",
+        "completed",
         "direction",
         "domestic",
         "inbound",
@@ -188,6 +192,7 @@ class _LegPlan:
             "destinationRefId" if self.inbound and product in _REF_BY_DIRECTION else "sourceRefId"
         )
         self.status: str = spec["status"]
+        self.completed = self.status == "COMPLETED"
         self.call_types = _one_or_many(spec.get("callType", _PRODUCT_CALL_TYPE[product]))
         countries = spec.get("countries", {})
         # The 8x8 side of a leg is a virtual number: the destination of an INBOUND leg, the
@@ -212,9 +217,9 @@ class _LegPlan:
             self.talk = (tlo, thi, mu, sigma)
             band = spec.get("quality", "realistic")
             if band == "realistic":
-                self.quality = _Choice({_BANDS[b]: w for b, w in _REALISTIC_BANDS.items()})
+                self.quality = _Choice({_band(_BANDS[b]): w for b, w in _REALISTIC_BANDS.items()})
             elif band != "none":
-                self.quality = _Choice([_BANDS[band]])
+                self.quality = _Choice([_band(_BANDS[band])])
         # Every value the spec puts in a leg, for plain_dumps' precondition; the other leaves are
         # the generator's own strings and ints, and callQuality's floats (only from _BANDS).
         spec_leaves = [self.direction, self.status, *self.call_types.values]
@@ -241,20 +246,28 @@ def _range(value: Any, default: tuple[int, int]) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
-def _quality(rng: random.Random, band: tuple[tuple[int, int], ...]) -> dict[str, Any]:
+# A band as _quality draws it: (MOS top, MOS span, loss low, loss span, jitter low, jitter span).
+_Band = tuple[int, int, int, int, int, int]
+
+
+def _band(band: tuple[tuple[int, int], ...]) -> _Band:
     (mlo, mhi), (llo, lhi), (jlo, jhi) = band
+    return mhi, mhi - mlo + 1, llo, lhi - llo + 1, jlo, jhi - jlo + 1
+
+
+def _quality(rng: random.Random, band: _Band) -> dict[str, Any]:
+    """callQuality in `band` (a _band()); build() draws the same inline."""
+    mhi, mspan, llo, lspan, jlo, jspan = band
     # One draw drives all three so a lower MOS comes with more loss and jitter, as on a real
     # network; the other two draws add independent spread.
     u = rng.random()
-    mos = (mhi - int(u * (mhi - mlo + 1))) / 10
-    v = (u + rng.random()) / 2
-    loss_thousandths = llo + int(v * (lhi - llo + 1))
-    w = (u + rng.random()) / 2
+    mos = (mhi - int(u * mspan)) / 10
+    loss_thousandths = llo + int((u + rng.random()) / 2 * lspan)
     return {
         "mos": mos,
         # An integer 0 when there was no loss, as in the documentation's example.
         "packetLossRate": loss_thousandths / 1000 if loss_thousandths else 0,
-        "jitter": jlo + int(w * (jhi - jlo + 1)),
+        "jitter": jlo + int((u + rng.random()) / 2 * jspan),
     }
 
 
@@ -330,8 +343,19 @@ class _SessionPlan:
         stamps = _STAMPS
         by_direction = self.by_direction
         legs = self.legs
-        cs = 0x8000 | rng.getrandbits(14)  # clock_seq, inline
-        session_id = uuid1_at(rng, start, cs)
+        getrandbits = rng.getrandbits
+        middles = _middles
+        cs = 0x8000 | getrandbits(14)  # clock_seq, inline
+        # uuid1_at(rng, start, cs), inline (here and per leg)
+        bits = getrandbits(71)
+        ts = start * 10_000_000 + _GREGORIAN_OFFSET + (bits & 0x7FFFFF)
+        high = ts >> 32
+        session_id = "%08x%s%04x-%012x" % (  # noqa: UP031
+            ts & 0xFFFFFFFF,
+            middles.get(high) or _middle(high),
+            cs,
+            (bits >> 23) | _MULTICAST,
+        )
         c = self.sub_accounts
         sub_account = c.only if c.only is not None else c.values[bisect(c.cum, draw() * c.total)]
         c = self.actions
@@ -391,7 +415,15 @@ class _SessionPlan:
             party_templates = kinds[MOBILE] if draw() < 0.75 else kinds[FIXED]
             fmt, span = party_templates[int(draw() * len(party_templates))]
             pnumber = fmt % int(draw() * span)  # draw_number, inline
-            call_id = uuid1_at(rng, init, cs)
+            bits = getrandbits(71)  # uuid1_at(rng, init, cs), inline
+            ts = init * 10_000_000 + _GREGORIAN_OFFSET + (bits & 0x7FFFFF)
+            high = ts >> 32
+            call_id = "%08x%s%04x-%012x" % (  # noqa: UP031
+                ts & 0xFFFFFFFF,
+                middles.get(high) or _middle(high),
+                cs,
+                (bits >> 23) | _MULTICAST,
+            )
             c = plan.call_types
             call_type = c.only if c.only is not None else c.values[bisect(c.cum, draw() * c.total)]
             # IVR and Number Masking: an INBOUND leg names the dialled virtual number in
@@ -459,18 +491,20 @@ class _SessionPlan:
 
     def _timeline(self, rng: random.Random, start: int) -> list[tuple[int, int | None, int]]:
         """(initiated, connected or None, disconnected) per leg, in whole seconds."""
+        draw = rng.random
         legs = self.legs
         first = legs[0]
         # An API-started (OUTBOUND) session dials within a second of starting; an INBOUND
         # session starts when the call arrives.
-        init0 = start if first.inbound else start + (rng.random() < 0.4)
-        if first.status == "COMPLETED":
-            conn0: int | None = init0 + first.ring(rng)
-        else:
-            conn0 = None
+        init0 = start if first.inbound else start + (draw() < 0.4)
+        # first.ring(rng), inline
+        conn0 = init0 + first.ring_lo + int(draw() * first.ring_span) if first.completed else None
+        times: list[tuple[int, int | None, int]]
         if len(legs) == 1:
-            disc0 = conn0 + first.talk_time(rng) if conn0 is not None else init0 + first.ring(rng)
-            times = [(init0, conn0, disc0)]
+            if conn0 is not None:
+                times = [(init0, conn0, conn0 + first.talk_time(rng))]
+            else:
+                times = [(init0, None, init0 + first.ring_lo + int(draw() * first.ring_span))]
         else:
             # Later legs are dialled after the first is answered (a greeting or prompt plays
             # first), one after another: a hunt group tries the next agent when one does

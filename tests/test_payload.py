@@ -17,6 +17,7 @@ from emitter.cli import cli
 from emitter.errors import ScenarioError
 from emitter.generator import (
     _BANDS,
+    _band,
     _opened,
     _quality,
     generate_bodies,
@@ -87,7 +88,7 @@ def test_quality_draws_only_those_floats() -> None:
     rng = random.Random(3)
     for band in _BANDS.values():
         for _ in range(2000):
-            q = _quality(rng, band)
+            q = _quality(rng, _band(band))
             assert q["mos"] in floats
             assert q["packetLossRate"] == 0 or q["packetLossRate"] in floats
 
