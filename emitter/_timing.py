@@ -19,9 +19,10 @@ _GREGORIAN_OFFSET: Final = 0x01B21DD213814000
 # show the same bit, so theirs are random nodes too.
 _MULTICAST: Final = 0x010000000000
 
-_minute_prefix: dict[int, str] = {}
+# Formatted minutes by Unix time in minutes (see minute_prefix).
+MINUTE_PREFIXES: dict[int, str] = {}
 # "00Z" .. "59Z": a tuple index instead of a "02d" format per stamp.
-_SECOND_SUFFIX: Final = tuple(f"{s:02d}Z" for s in range(60))
+SECOND_SUFFIXES: Final = tuple(f"{s:02d}Z" for s in range(60))
 
 
 def iso(epoch_s: int) -> str:
@@ -29,13 +30,18 @@ def iso(epoch_s: int) -> str:
     # Timestamps of one session share their minute, so formatting the minute once and the
     # seconds each time keeps this off the generator's profile.
     minute, second = divmod(epoch_s, 60)
-    prefix = _minute_prefix.get(minute)
-    if prefix is None:
-        prefix = datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%dT%H:%M:")
-        if len(_minute_prefix) > 4096:
-            _minute_prefix.clear()
-        _minute_prefix[minute] = prefix
-    return prefix + _SECOND_SUFFIX[second]
+    return (MINUTE_PREFIXES.get(minute) or minute_prefix(minute)) + SECOND_SUFFIXES[second]
+
+
+def minute_prefix(minute: int) -> str:
+    """'YYYY-MM-DDTHH:MM:' of a Unix time in minutes, kept in MINUTE_PREFIXES. Callers look
+    there first (`MINUTE_PREFIXES.get(m) or minute_prefix(m)`, as iso() does)."""
+    if len(MINUTE_PREFIXES) > 4096:
+        MINUTE_PREFIXES.clear()
+    text = MINUTE_PREFIXES[minute] = datetime.fromtimestamp(minute * 60, UTC).strftime(
+        "%Y-%m-%dT%H:%M:"
+    )
+    return text
 
 
 def uuid1_at(rng: random.Random, epoch_s: int, clock_seq: int) -> str:

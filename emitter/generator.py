@@ -15,6 +15,7 @@ import random
 from bisect import bisect
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
+from math import exp as _exp
 from math import log as _log
 from operator import itemgetter
 from typing import Any, Final
@@ -35,10 +36,12 @@ from emitter._timing import (
     _MULTICAST,
     DEFAULT_EPOCH,
     DEFAULT_SPAN_S,
+    MINUTE_PREFIXES,
+    SECOND_SUFFIXES,
     _middle,
     _middles,
     check_instant,
-    iso,
+    minute_prefix,
 )
 from emitter.errors import ScenarioError, UsageError
 from emitter.scenarios import Scenario, load_scenario
@@ -385,9 +388,21 @@ class _SessionPlan:
 
         c = legs[0].virtual or _VIRTUAL
         vcountry = c.only if c.only is not None else c.values[bisect(c.cum, draw() * c.total)]
-        vnumber, vref = _virtual_number(rng, templates[vcountry])
+        # _virtual_number(rng, templates[vcountry]), inline
+        kinds = templates[vcountry]
+        vtemplates = kinds[FIXED] if draw() < 0.7 else kinds[MOBILE]
+        fmt, span = vtemplates[int(draw() * len(vtemplates))]
+        vnumber = fmt % int(draw() * span)
+        r = draw()
+        vref = (
+            "PSTN%d" % (1 + int(r * 20))  # noqa: UP031
+            if r < 0.15
+            else "VN-%d" % (1000 + int(draw() * 9000))  # noqa: UP031
+        )
         details: dict[str, Any] = {}
-        for i, (plan, (init, conn, disc)) in enumerate(zip(legs, times, strict=True)):
+        # times has one entry per leg (an index: zip's strict=True costs a keyword call).
+        for i, plan in enumerate(legs):
+            init, conn, disc = times[i]
             lcountry, lnumber, lref = vcountry, vnumber, vref
             some = plan.virtual
             if some is not None and i:
@@ -474,12 +489,19 @@ class _SessionPlan:
                 }
                 some = plan.quality
                 if some is not None:
-                    band = (
+                    mhi, mspan, llo, lspan, jlo, jspan = (
                         some.only
                         if some.only is not None
                         else some.values[bisect(some.cum, draw() * some.total)]
                     )
-                    leg["callQuality"] = _quality(rng, band)
+                    # _quality(rng, band), inline
+                    u = draw()
+                    loss = llo + int((u + draw()) / 2 * lspan)
+                    leg["callQuality"] = {
+                        "mos": (mhi - int(u * mspan)) / 10,
+                        "packetLossRate": loss / 1000 if loss else 0,
+                        "jitter": jlo + int((u + draw()) / 2 * jspan),
+                    }
             details[_LEG_KEYS[i]] = leg
 
         body["startTime"] = stamps.get(start) or _stamp(start)
@@ -502,7 +524,13 @@ class _SessionPlan:
         times: list[tuple[int, int | None, int]]
         if len(legs) == 1:
             if conn0 is not None:
-                times = [(init0, conn0, conn0 + first.talk_time(rng))]
+                lo, hi, mu, sigma = first.talk  # first.talk_time(rng), inline
+                if sigma == 0.0:
+                    talk = lo
+                else:
+                    talk = int(_exp(rng.gauss(mu, sigma)) + 0.5)
+                    talk = lo if talk < lo else hi if talk > hi else talk
+                times = [(init0, conn0, conn0 + talk)]
             else:
                 times = [(init0, None, init0 + first.ring_lo + int(draw() * first.ring_span))]
         else:
@@ -590,10 +618,13 @@ _STAMPS_MAX: Final = 1 << 14
 
 def _stamp(epoch_s: int) -> str:
     """iso(epoch_s), kept in _STAMPS. Callers look there first (`_STAMPS.get(t) or _stamp(t)`),
-    so this formats without looking again."""
+    so this formats (iso, inline) without looking again."""
     if len(_STAMPS) >= _STAMPS_MAX:
         _STAMPS.clear()
-    text = _STAMPS[epoch_s] = iso(epoch_s)
+    minute, second = divmod(epoch_s, 60)
+    text = _STAMPS[epoch_s] = (
+        MINUTE_PREFIXES.get(minute) or minute_prefix(minute)
+    ) + SECOND_SUFFIXES[second]
     return text
 
 
