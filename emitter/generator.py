@@ -383,8 +383,32 @@ class _SessionPlan:
             body["details"] = {}
             return self._wrap(body)
 
-        times = self._timeline(rng, start)
-        end = times[0][2] if len(times) == 1 else max([t[2] for t in times])
+        times: list[tuple[int, int | None, int]]
+        if len(legs) == 1:
+            # _timeline of one leg, inline: (initiated, connected or None, disconnected).
+            first = legs[0]
+            # An API-started (OUTBOUND) session dials within a second of starting; an INBOUND
+            # session starts when the call arrives.
+            init0 = start if first.inbound else start + (draw() < 0.4)
+            conn0: int | None
+            if first.completed:
+                conn0 = answered = init0 + first.ring_lo + int(draw() * first.ring_span)
+                lo, hi, mu, sigma = first.talk  # first.talk_time(rng), inline
+                if sigma == 0.0:
+                    end = answered + lo
+                else:
+                    talk = int(_exp(rng.gauss(mu, sigma)) + 0.5)
+                    end = answered + (lo if talk < lo else hi if talk > hi else talk)
+            else:
+                conn0 = None
+                end = init0 + first.ring_lo + int(draw() * first.ring_span)
+            if self.quirk_before_start:
+                # 8x8's success example initiates its leg 2 s before the session starts.
+                init0 = start - 1 - int(draw() * 3)
+            times = [(init0, conn0, end)]
+        else:
+            times = self._timeline(rng, start)
+            end = max([t[2] for t in times])
 
         c = legs[0].virtual or _VIRTUAL
         vcountry = c.only if c.only is not None else c.values[bisect(c.cum, draw() * c.total)]
@@ -509,10 +533,24 @@ class _SessionPlan:
         if self.reshapes:
             details = self._quirks(details)
         body["details"] = details
-        return self._wrap(body)
+        if self.ivr:  # self._wrap(body), inline
+            return {
+                "payload": body,
+                "namespace": NAMESPACE,
+                "eventType": EVENT_TYPE,
+                "description": self.description,
+                "version": IVR_VERSION,
+            }
+        return {
+            "payload": body,
+            "namespace": NAMESPACE,
+            "eventType": EVENT_TYPE,
+            "description": self.description,
+        }
 
     def _timeline(self, rng: random.Random, start: int) -> list[tuple[int, int | None, int]]:
-        """(initiated, connected or None, disconnected) per leg, in whole seconds."""
+        """(initiated, connected or None, disconnected) per leg, in whole seconds, of two legs
+        or more (build() draws a single leg's inline, the same way)."""
         draw = rng.random
         legs = self.legs
         first = legs[0]
@@ -521,51 +559,38 @@ class _SessionPlan:
         init0 = start if first.inbound else start + (draw() < 0.4)
         # first.ring(rng), inline
         conn0 = init0 + first.ring_lo + int(draw() * first.ring_span) if first.completed else None
-        times: list[tuple[int, int | None, int]]
-        if len(legs) == 1:
-            if conn0 is not None:
-                lo, hi, mu, sigma = first.talk  # first.talk_time(rng), inline
-                if sigma == 0.0:
-                    talk = lo
-                else:
-                    talk = int(_exp(rng.gauss(mu, sigma)) + 0.5)
-                    talk = lo if talk < lo else hi if talk > hi else talk
-                times = [(init0, conn0, conn0 + talk)]
-            else:
-                times = [(init0, None, init0 + first.ring_lo + int(draw() * first.ring_span))]
+        # Later legs are dialled after the first is answered (a greeting or prompt plays
+        # first), one after another: a hunt group tries the next agent when one does
+        # not answer. The first leg stays up until the bridged call ends.
+        gap = _BRIDGE_GAP.get(self.product)
+        if gap is None:
+            t = (conn0 if conn0 is not None else init0) + 1 + int(rng.random() * 4)
         else:
-            # Later legs are dialled after the first is answered (a greeting or prompt plays
-            # first), one after another: a hunt group tries the next agent when one does
-            # not answer. The first leg stays up until the bridged call ends.
-            gap = _BRIDGE_GAP.get(self.product)
-            if gap is None:
-                t = (conn0 if conn0 is not None else init0) + 1 + int(rng.random() * 4)
+            t = (conn0 if conn0 is not None else init0) + gap[0]
+            t += int(rng.random() * (gap[1] - gap[0] + 1))
+        times = [(init0, conn0, init0)]
+        for plan in legs[1:]:
+            init = t
+            conn: int | None
+            if plan.status == "COMPLETED":
+                answered = init + plan.ring(rng)
+                conn, disc = answered, answered + plan.talk_time(rng)
             else:
-                t = (conn0 if conn0 is not None else init0) + gap[0]
-                t += int(rng.random() * (gap[1] - gap[0] + 1))
-            times = [(init0, conn0, init0)]
-            for plan in legs[1:]:
-                init = t
-                conn: int | None
-                if plan.status == "COMPLETED":
-                    answered = init + plan.ring(rng)
-                    conn, disc = answered, answered + plan.talk_time(rng)
-                else:
-                    conn, disc = None, init + plan.ring(rng)
-                times.append((init, conn, disc))
-                t = disc + int(rng.random() * 3)
-            last = max(d for _, _, d in times[1:])
-            # A caller left alone (nobody answered) hears a message before hanging up.
-            tail = (
-                int(rng.random() * 2)
-                if legs[-1].status == "COMPLETED" or conn0 is None
-                else int(rng.random() * 8)
-            )
-            times[0] = (init0, conn0, last + tail)
-            if self.product == "masking" and conn0 is not None and times[1][1] is not None:
-                # The masked caller's leg is answered when the hidden party answers (both legs
-                # connect at 06:01:37 in Number Masking's example).
-                times[0] = (init0, times[1][1], times[0][2])
+                conn, disc = None, init + plan.ring(rng)
+            times.append((init, conn, disc))
+            t = disc + int(rng.random() * 3)
+        last = max(d for _, _, d in times[1:])
+        # A caller left alone (nobody answered) hears a message before hanging up.
+        tail = (
+            int(rng.random() * 2)
+            if legs[-1].status == "COMPLETED" or conn0 is None
+            else int(rng.random() * 8)
+        )
+        times[0] = (init0, conn0, last + tail)
+        if self.product == "masking" and conn0 is not None and times[1][1] is not None:
+            # The masked caller's leg is answered when the hidden party answers (both legs
+            # connect at 06:01:37 in Number Masking's example).
+            times[0] = (init0, times[1][1], times[0][2])
         if self.quirk_before_start:
             # 8x8's success example initiates its leg 2 s before the session starts.
             _, c0, d0 = times[0]
