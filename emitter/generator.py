@@ -779,16 +779,8 @@ def generate_bodies(
     whose plan proves plain_dumps' precondition (_SessionPlan.plain) and that no override (its
     scenario file's or `overrides`) touched; any other payload is encoded by dumps.
     """
-    stream = _opened(scenario, seed=seed, n=n, start_at=start_at, overrides=overrides)
-    return _encoded(stream)
-
-
-def _encoded(
-    stream: Iterator[tuple[Scenario, dict[str, Any], bool]],
-) -> Iterator[tuple[Scenario, dict[str, Any], bytes]]:
-    fast = plain_dumps()
-    for member, payload, plain in stream:
-        yield member, payload, fast(payload) if plain else dumps(payload)
+    # Encoded inside the stream's own loop (one generator per payload, not two).
+    return _opened(scenario, seed=seed, n=n, start_at=start_at, overrides=overrides, encoded=True)
 
 
 def _opened(
@@ -798,8 +790,10 @@ def _opened(
     n: int | None,
     start_at: datetime | None,
     overrides: Sequence[tuple[str, Any]],
-) -> Iterator[tuple[Scenario, dict[str, Any], bool]]:
-    """The checked stream of (member, payload, plain): plain when plain_dumps() may encode it."""
+    encoded: bool = False,
+) -> Iterator[tuple[Scenario, dict[str, Any], Any]]:
+    """The checked stream of (member, payload, plain): plain when plain_dumps() may encode it;
+    `encoded`: (member, payload, its bytes) instead, by plain_dumps() when plain, else dumps."""
     if n is not None and (not isinstance(n, int) or n < 0):
         raise UsageError(f"invalid count {n!r}: expected a whole number >= 0, e.g. -n 100")
     loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -819,7 +813,7 @@ def _opened(
                 f"invalid override {path}: NaN and Infinity are not JSON; give a finite number"
             )
     _rehearse(loaded, start_at=start_at, overrides=checked)
-    return _stream(loaded, seed=seed, n=n, start_at=start_at, overrides=checked)
+    return _stream(loaded, seed=seed, n=n, start_at=start_at, overrides=checked, encoded=encoded)
 
 
 def _members(scenario: Scenario) -> dict[str, Scenario]:
@@ -930,7 +924,8 @@ def _stream(
     n: int | None,
     start_at: datetime | None,
     overrides: list[tuple[str, Any]],
-) -> Iterator[tuple[Scenario, dict[str, Any], bool]]:
+    encoded: bool,
+) -> Iterator[tuple[Scenario, dict[str, Any], Any]]:
     rng = random.Random(scenario_seed(seed=seed, name=scenario.name))
     members = _members(scenario)
     applied = _file_overrides(scenario)
@@ -941,11 +936,15 @@ def _stream(
     else:
         choice = _Choice([(scenario.name, _SessionPlan(scenario))])
     cum, total = choice.cum, choice.total
-    # Per member: (name, plan, its Scenario, whether plain_dumps() may encode its payloads).
-    values = tuple(
-        (name, plan, members[name], plan.plain and not (applied[name] or overrides))
-        for name, plan in choice.values
-    )
+    # Per member: (name, plan, its Scenario, whether plain_dumps() may encode its payloads,
+    # the encoder when `encoded`: plain_dumps() or dumps by that).
+    fast = plain_dumps() if encoded else None
+    per_member = []
+    for name, plan in choice.values:
+        plain = plan.plain and not (applied[name] or overrides)
+        encoder = (fast if plain else dumps) if fast is not None else None
+        per_member.append((name, plan, members[name], plain, encoder))
+    values = tuple(per_member)
     only = values[0] if len(values) == 1 else None
     any_overrides = bool(overrides) or any(applied.values())
     draw = rng.random
@@ -956,7 +955,7 @@ def _stream(
     count = 0
     while n is None or count < n:
         # _Choice.pick, inline: no draw when there is one member.
-        name, plan, member, plain = (
+        name, plan, member, plain, encoder = (
             only if only is not None else values[bisect(cum, draw() * total)]
         )
         payload = plan.build(rng, t)
@@ -967,7 +966,7 @@ def _stream(
                 overrides,
                 origin=f"payload {count + 1} of {_origin(scenario, name)}",
             )
-        yield member, payload, plain
+        yield member, payload, plain if encoder is None else encoder(payload)
         count += 1
         # Sessions start in increasing order, a few seconds apart on average (Poisson arrivals):
         # random.expovariate(0.25), written out to save a call per payload.
