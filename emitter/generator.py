@@ -348,15 +348,17 @@ class _SessionPlan:
         legs = self.legs
         getrandbits = rng.getrandbits
         middles = _middles
-        cs = 0x8000 | getrandbits(14)  # clock_seq, inline
+        # clock_seq(rng), inline, kept as its "xxxx-" text (a %04x costs more than a lookup).
+        cs = 0x8000 | getrandbits(14)
+        cs_text = _CLOCK_SEQ_TEXTS.get(cs) or _clock_seq_text(cs)
         # uuid1_at(rng, start, cs), inline (here and per leg)
         bits = getrandbits(71)
         ts = start * 10_000_000 + _GREGORIAN_OFFSET + (bits & 0x7FFFFF)
         high = ts >> 32
-        session_id = "%08x%s%04x-%012x" % (  # noqa: UP031
+        session_id = "%08x%s%s%012x" % (  # noqa: UP031
             ts & 0xFFFFFFFF,
             middles.get(high) or _middle(high),
-            cs,
+            cs_text,
             (bits >> 23) | _MULTICAST,
         )
         c = self.sub_accounts
@@ -457,10 +459,10 @@ class _SessionPlan:
             bits = getrandbits(71)  # uuid1_at(rng, init, cs), inline
             ts = init * 10_000_000 + _GREGORIAN_OFFSET + (bits & 0x7FFFFF)
             high = ts >> 32
-            call_id = "%08x%s%04x-%012x" % (  # noqa: UP031
+            call_id = "%08x%s%s%012x" % (  # noqa: UP031
                 ts & 0xFFFFFFFF,
                 middles.get(high) or _middle(high),
-                cs,
+                cs_text,
                 (bits >> 23) | _MULTICAST,
             )
             c = plan.call_types
@@ -572,11 +574,12 @@ class _SessionPlan:
         for plan in legs[1:]:
             init = t
             conn: int | None
-            if plan.status == "COMPLETED":
-                answered = init + plan.ring(rng)
-                conn, disc = answered, answered + plan.talk_time(rng)
+            ring = plan.ring_lo + int(draw() * plan.ring_span)  # plan.ring(rng), inline
+            if plan.completed:
+                conn = init + ring
+                disc = conn + plan.talk_time(rng)
             else:
-                conn, disc = None, init + plan.ring(rng)
+                conn, disc = None, init + ring
             times.append((init, conn, disc))
             t = disc + int(rng.random() * 3)
         last = max(d for _, _, d in times[1:])
@@ -650,6 +653,15 @@ def _stamp(epoch_s: int) -> str:
     text = _STAMPS[epoch_s] = (
         MINUTE_PREFIXES.get(minute) or minute_prefix(minute)
     ) + SECOND_SUFFIXES[second]
+    return text
+
+
+# A clock sequence's "xxxx-" by its value (16,384 at most: no bound needed).
+_CLOCK_SEQ_TEXTS: dict[int, str] = {}
+
+
+def _clock_seq_text(cs: int) -> str:
+    text = _CLOCK_SEQ_TEXTS[cs] = "%04x-" % cs  # noqa: UP031
     return text
 
 
