@@ -638,22 +638,23 @@ class _SessionPlan:
 
 
 # Whole-second stamps by Unix time. A session's stamps fall within minutes of the next ones'
-# (sessions start seconds apart and last minutes), so most are formatted once and then looked
-# up; cleared when full so an endless stream cannot grow memory.
+# (sessions start seconds apart and last minutes), so a minute is formatted once, all of its
+# 60 stamps at a time, and then looked up; cleared when full so an endless stream cannot
+# grow memory.
 _STAMPS: dict[int, str] = {}
 _STAMPS_MAX: Final = 1 << 14
 
 
 def _stamp(epoch_s: int) -> str:
-    """iso(epoch_s), kept in _STAMPS. Callers look there first (`_STAMPS.get(t) or _stamp(t)`),
-    so this formats (iso, inline) without looking again."""
-    if len(_STAMPS) >= _STAMPS_MAX:
+    """iso(epoch_s), with every other second of its minute, kept in _STAMPS. Callers look there
+    first (`_STAMPS.get(t) or _stamp(t)`)."""
+    if len(_STAMPS) > _STAMPS_MAX - 60:
         _STAMPS.clear()
-    minute, second = divmod(epoch_s, 60)
-    text = _STAMPS[epoch_s] = (
-        MINUTE_PREFIXES.get(minute) or minute_prefix(minute)
-    ) + SECOND_SUFFIXES[second]
-    return text
+    minute = epoch_s // 60
+    prefix = MINUTE_PREFIXES.get(minute) or minute_prefix(minute)
+    first = minute * 60
+    _STAMPS.update(zip(range(first, first + 60), [prefix + s for s in SECOND_SUFFIXES], strict=True))
+    return _STAMPS[epoch_s]
 
 
 # A clock sequence's "xxxx-" by its value (16,384 at most: no bound needed).
