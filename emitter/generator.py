@@ -653,7 +653,9 @@ def _stamp(epoch_s: int) -> str:
     minute = epoch_s // 60
     prefix = MINUTE_PREFIXES.get(minute) or minute_prefix(minute)
     first = minute * 60
-    _STAMPS.update(zip(range(first, first + 60), [prefix + s for s in SECOND_SUFFIXES], strict=True))
+    _STAMPS.update(
+        zip(range(first, first + 60), [prefix + s for s in SECOND_SUFFIXES], strict=True)
+    )
     return _STAMPS[epoch_s]
 
 
