@@ -203,6 +203,15 @@ def test_timestamp_cache_gives_what_iso_gives_and_stays_bounded() -> None:
     assert len(_STAMPS) <= _STAMPS_MAX
 
 
+def test_a_stamp_cache_miss_fills_its_whole_minute() -> None:
+    _STAMPS.clear()
+    t = 1_704_067_237  # 2024-01-01T00:00:37Z
+    assert _stamp(t) == "2024-01-01T00:00:37Z"
+    minute = t - t % 60
+    assert sorted(_STAMPS) == list(range(minute, minute + 60))
+    assert all(text == iso(s) for s, text in _STAMPS.items())
+
+
 def test_timings_are_realistic_per_leg_status() -> None:
     def ring(leg: dict[str, Any]) -> float:
         end = leg.get("connectedTimestamp", leg["disconnectedTimestamp"])
