@@ -181,8 +181,9 @@ def number_templates() -> Mapping[str, tuple[tuple[Template, ...], tuple[Templat
 def draw_number(rng: random.Random, templates: tuple[Template, ...]) -> str:
     """A random number from one of `templates` (one country, one kind).
 
-    The generator draws the same two numbers inline on its hot path (generator._virtual_number
-    and the far party's number): change the three together, or a seed's bytes change.
+    The generator draws the same numbers inline on its hot path (generator._virtual_number, the
+    session's virtual number and the far party's number in _SessionPlan.build): change them
+    together, or a seed's bytes change.
     """
     fmt, span = templates[int(rng.random() * len(templates))]
     return fmt % int(rng.random() * span)

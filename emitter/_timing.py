@@ -49,6 +49,7 @@ def uuid1_at(rng: random.Random, epoch_s: int, clock_seq: int) -> str:
 
     The node and sub-second bits come from `rng`, so ids are unique in practice (71 random
     bits) and still a pure function of the seed. `clock_seq` carries the variant bits already.
+    generator._SessionPlan.build draws the same inline (as clock_seq): change them together.
     """
     bits = rng.getrandbits(71)
     ts = epoch_s * 10_000_000 + _GREGORIAN_OFFSET + (bits & 0x7FFFFF)

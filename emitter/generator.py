@@ -1,10 +1,15 @@
 """Scenario + seed -> VSS payloads: realistic, internally consistent, byte-for-byte reproducible.
 
-One module of about 850 lines on purpose: the realism tables, the session and leg plans, the
+One module of about 1,000 lines on purpose: the realism tables, the session and leg plans, the
 timeline and the stream loop draw from one random stream in one fixed order, which is what
 fixes the bytes a seed gives; split apart, that order would be spread over files (the plans
 also prove, once each, when msgspec may encode their payloads: generate_bodies). Overrides
-(`--set`) live in emitter/_overrides.py.
+(`--set`) live in emitter/_overrides.py. _SessionPlan.build is the hot path (replay runs it
+per request): helpers it needs per payload (_Choice.pick, clock_seq, uuid1_at, draw_number,
+_virtual_number, _quality, a single leg's timeline) are written out inline there, each marked
+with the call it stands for; it must draw exactly what that call draws, in the same order
+(tests/test_golden.py checks it; test_generator compares the inline session id with
+uuid1_at).
 """
 
 from __future__ import annotations
@@ -229,9 +234,6 @@ class _LegPlan:
         for choice in (self.virtual, self.party):
             spec_leaves.extend(choice.values if choice is not None else ())
         self.plain = all(map(is_plain_leaf, spec_leaves))
-
-    def ring(self, rng: random.Random) -> int:
-        return self.ring_lo + int(rng.random() * self.ring_span)
 
     def talk_time(self, rng: random.Random) -> int:
         lo, hi, mu, sigma = self.talk
@@ -559,7 +561,7 @@ class _SessionPlan:
         # An API-started (OUTBOUND) session dials within a second of starting; an INBOUND
         # session starts when the call arrives.
         init0 = start if first.inbound else start + (draw() < 0.4)
-        # first.ring(rng), inline
+        # The ring time, inline: ring_lo + one draw over ring_span.
         conn0 = init0 + first.ring_lo + int(draw() * first.ring_span) if first.completed else None
         # Later legs are dialled after the first is answered (a greeting or prompt plays
         # first), one after another: a hunt group tries the next agent when one does
@@ -574,7 +576,7 @@ class _SessionPlan:
         for plan in legs[1:]:
             init = t
             conn: int | None
-            ring = plan.ring_lo + int(draw() * plan.ring_span)  # plan.ring(rng), inline
+            ring = plan.ring_lo + int(draw() * plan.ring_span)
             if plan.completed:
                 conn = init + ring
                 disc = conn + plan.talk_time(rng)

@@ -17,12 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emitter._numbers import COUNTRIES, FIXED, MOBILE, draw_number, number_templates
-from emitter._timing import iso, uuid1_at
+from emitter._timing import clock_seq, iso, uuid1_at
 from emitter.contract import validate
 from emitter.errors import ScenarioError, UsageError
 from emitter.generator import (
     _STAMPS,
     _STAMPS_MAX,
+    _SessionPlan,
     _stamp,
     apply_override,
     dumps,
@@ -195,6 +196,16 @@ def test_uuid1_at_lays_out_the_rfc_fields_for_any_year() -> None:
             fields = (ts & 0xFFFFFFFF, (ts >> 32) & 0xFFFF, ((ts >> 48) & 0xFFF) | 0x1000,
                       0x8A, 0xBC, (bits >> 23) | 0x010000000000)  # fmt: skip
             assert got == str(uuid.UUID(fields=fields))
+
+
+def test_builds_inline_session_id_is_clock_seq_then_uuid1_at() -> None:
+    # build() writes clock_seq and uuid1_at out inline: the same draws must give the same id.
+    plan = _SessionPlan(load_scenario("completed"))
+    for seed in range(200):
+        for start in (0, 1_704_067_200, 4_102_444_800, 220_898_664_000):
+            built = plan.build(random.Random(seed), start)["payload"]["sessionId"]
+            rng = random.Random(seed)
+            assert built == uuid1_at(rng, start, clock_seq(rng))
 
 
 def test_timestamp_cache_gives_what_iso_gives_and_stays_bounded() -> None:
