@@ -42,6 +42,18 @@ def tls_context(*, verify: bool = True, ca_bundle: str | None = None) -> ssl.SSL
     return ssl.create_default_context()
 
 
+def check_tls_config(*, verify: bool = True, ca_bundle: str | None = None) -> None:
+    """The errors tls_context() would raise for these settings, without loading the system's
+    trusted roots (tens of milliseconds of start-up): for checking the settings before
+    anything is sent, and for a run that opens no TLS connection (an http:// target)."""
+    if ca_bundle is not None:
+        _load(ca_bundle)
+        if verify:
+            return
+    if verify:
+        _check_environment()
+
+
 def _check_environment() -> None:
     """The same one-line error for an unusable SSL_CERT_FILE / SSL_CERT_DIR as for --ca-bundle.
 

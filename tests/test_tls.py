@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import servers
@@ -24,6 +25,7 @@ import emitter.generator
 import emitter.report
 import emitter.scenarios
 from emitter.cli import cli
+from emitter.errors import DeliveryConfigError
 
 # Loaded before pytester's in-process runs import the plugin's lazy modules (test_pytest_plugin).
 KEEP_LOADED = (emitter.generator, emitter.report, emitter.scenarios)
@@ -223,3 +225,62 @@ def test_insecure_skips_verification_in_every_command(
     flag = "--insecure" if command in ("send", "replay") else "--vss-insecure"
     code, output = _run(command, receiver, fixture, [flag], {}, pytester)
     assert code == 0, output
+
+
+@pytest.mark.parametrize("verify", [True, False])
+@pytest.mark.parametrize(
+    ("bundle", "variables"),
+    [
+        ("none", {}),
+        ("missing", {}),
+        ("garbage", {}),
+        ("ca", {}),
+        ("none", {"SSL_CERT_FILE": "garbage"}),
+        ("none", {"SSL_CERT_FILE": "ca"}),
+        ("none", {"SSL_CERT_DIR": "garbage"}),
+        ("ca", {"SSL_CERT_FILE": "garbage"}),
+    ],
+)
+def test_checking_the_trust_settings_refuses_exactly_what_building_the_context_refuses(
+    bundle: str,
+    variables: dict[str, str],
+    verify: bool,
+    pki: servers.CaSignedCert,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An http:// replay and the CLI's early check do not load the system's roots; they must
+    # still refuse every setting the context itself refuses, with the same error.
+    from emitter._tls import check_tls_config, tls_context
+
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_bytes(bytes(range(100)))
+    paths = {"missing": str(tmp_path / "missing.pem"), "garbage": str(garbage), "ca": str(pki.ca)}
+    for name, value in variables.items():
+        monkeypatch.setenv(name, paths[value])
+    ca_bundle = paths.get(bundle)
+
+    def outcome(call: Any) -> str:
+        try:
+            call(verify=verify, ca_bundle=ca_bundle)
+        except DeliveryConfigError as exc:
+            return str(exc)
+        return "usable"
+
+    assert outcome(check_tls_config) == outcome(tls_context)
+
+
+def test_an_http_replay_refuses_an_unusable_bundle_before_anything_is_sent(
+    tmp_path: Path, fixture: Path
+) -> None:
+    from emitter.deliver import DeliveryConfig
+    from emitter.replay import ReplaySettings, replay
+
+    with servers.answering() as server, pytest.raises(DeliveryConfigError, match="cannot use CA"):
+        replay(
+            url=server.url,
+            settings=ReplaySettings(rate=None, limit=1),
+            config=DeliveryConfig(ca_bundle=str(tmp_path / "missing.pem")),
+            files=[fixture],
+        )
+    assert server.requests == []

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from emitter._headers import parse_header
-from emitter._tls import tls_context
+from emitter._tls import check_tls_config
 from emitter._version import __version__
 from emitter.errors import EXIT_INTERRUPTED, UsageError, VssEmitterError
 
@@ -224,7 +224,7 @@ def delivery_options(func: F) -> F:
         parsed = tuple(_parse_header(h) for h in headers)
         # The same one-line error in every command for trust it cannot use: a bad --ca-bundle,
         # SSL_CERT_FILE or SSL_CERT_DIR, before anything is sent.
-        tls_context(verify=not insecure, ca_bundle=ca_bundle)
+        check_tls_config(verify=not insecure, ca_bundle=ca_bundle)
         config = DeliveryConfig(
             timeout_s=timeout,
             headers=parsed,

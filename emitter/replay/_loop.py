@@ -49,6 +49,15 @@ def tls_context(config: DeliveryConfig) -> ssl.SSLContext:
     return _tls.tls_context(verify=config.verify_tls, ca_bundle=config.ca_bundle)
 
 
+def target_tls(url: str, config: DeliveryConfig) -> ssl.SSLContext | None:
+    """tls_context() for an https:// target; for any other, None, once the settings are known
+    to be usable (the same errors, without loading the system's roots)."""
+    if url.lower().startswith("https:"):
+        return tls_context(config)
+    _tls.check_tls_config(verify=config.verify_tls, ca_bundle=config.ca_bundle)
+    return None
+
+
 def offload(pid: int, *, idle: bool) -> None:
     """Moves helper process `pid` off this process's cores, when there are others, and with
     `idle` to the idle scheduling class (it runs only on a core nothing else wants).

@@ -29,7 +29,7 @@ from emitter.errors import InputError, UsageError
 from emitter.replay._census import Census, CensusSpec
 from emitter.replay._engine import Run
 from emitter.replay._feed import fed, worth_feeding
-from emitter.replay._loop import loop_factory, quiet_gc, tls_context
+from emitter.replay._loop import loop_factory, quiet_gc, target_tls
 from emitter.replay._results import (
     Acked,
     Previous,
@@ -93,7 +93,7 @@ def replay(
         raise UsageError("--workers does not combine with a drill; drop one of them")
     # Everything that can refuse the run is checked before the results file is touched, so
     # a refused run leaves no header behind (and its rerun is not told "already exists").
-    tls = tls_context(config)
+    tls = target_tls(target, config)
     previous = _previous_run(settings, notice)
     plan = _open_source(settings, previous, files, scenarios, seed, start_at, draw_seed)
     shown = redact(display_url(target), config_secrets(config, url=target))

@@ -29,7 +29,7 @@ from typing import Any
 from emitter.deliver import DeliveryConfig
 from emitter.errors import UsageError, VssEmitterError
 from emitter.replay._engine import Run
-from emitter.replay._loop import loop_factory, quiet_gc, tls_context
+from emitter.replay._loop import loop_factory, quiet_gc, target_tls
 from emitter.replay._results import Acked, ResultsWriter, to_send
 from emitter.replay._stats import Lag, Latencies, Timeline
 from emitter.replay._types import DEFAULT_SCENARIO, Progress, ReplaySettings
@@ -290,7 +290,7 @@ def _worker(spec: WorkerSpec, k: int, results: Any) -> None:
             settings=settings,
             config=spec.config,
             headers=spec.headers,
-            tls=tls_context(spec.config),
+            tls=target_tls(spec.url, spec.config),
             writer=writer,
             on_progress=progress,
             notice=lambda text: results.put(("notice", k, text)),
