@@ -953,14 +953,14 @@ def _stream(
     else:
         choice = _Choice([(scenario.name, _SessionPlan(scenario))])
     cum, total = choice.cum, choice.total
-    # Per member: (name, plan, its Scenario, whether plain_dumps() may encode its payloads,
-    # the encoder when `encoded`: plain_dumps() or dumps by that).
+    # Per member: (name, its plan's bound build, its Scenario, whether plain_dumps() may encode
+    # its payloads, the encoder when `encoded`: plain_dumps() or dumps by that).
     fast = plain_dumps() if encoded else None
     per_member = []
     for name, plan in choice.values:
         plain = plan.plain and not (applied[name] or overrides)
         encoder = (fast if plain else dumps) if fast is not None else None
-        per_member.append((name, plan, members[name], plain, encoder))
+        per_member.append((name, plan.build, members[name], plain, encoder))
     values = tuple(per_member)
     only = values[0] if len(values) == 1 else None
     any_overrides = bool(overrides) or any(applied.values())
@@ -972,10 +972,10 @@ def _stream(
     count = 0
     while n is None or count < n:
         # _Choice.pick, inline: no draw when there is one member.
-        name, plan, member, plain, encoder = (
+        name, build, member, plain, encoder = (
             only if only is not None else values[bisect(cum, draw() * total)]
         )
-        payload = plan.build(rng, t)
+        payload = build(rng, t)
         if any_overrides and (applied[name] or overrides):
             _apply_all(
                 payload,
