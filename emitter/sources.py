@@ -391,8 +391,8 @@ class ScenarioSource:
     generator seeds each scenario by its name, so a name given twice would only repeat the same
     sessionIds: without `seeds` it is kept once in the endless form).
 
-    An Item of `mixed` costs 13.8-14.8 us of CPU, 22.3-23.4 us before plain_dumps and the
-    generator's trims (f6e139b); one core, taskset -c 0, three runs of 30,000 after 500 warm-up.
+    An Item of `mixed` costs 13.4-13.7 us of CPU, 22.3-23.4 us before plain_dumps and the
+    generator's trims (f6e139b); one core, taskset -c 0, runs of 30,000 after 500 warm-up.
     """
 
     def __init__(
