@@ -537,20 +537,7 @@ class _SessionPlan:
         if self.reshapes:
             details = self._quirks(details)
         body["details"] = details
-        if self.ivr:  # self._wrap(body), inline
-            return {
-                "payload": body,
-                "namespace": NAMESPACE,
-                "eventType": EVENT_TYPE,
-                "description": self.description,
-                "version": IVR_VERSION,
-            }
-        return {
-            "payload": body,
-            "namespace": NAMESPACE,
-            "eventType": EVENT_TYPE,
-            "description": self.description,
-        }
+        return self._wrap(body)
 
     def _timeline(self, rng: random.Random, start: int) -> list[tuple[int, int | None, int]]:
         """(initiated, connected or None, disconnected) per leg, in whole seconds, of two legs
