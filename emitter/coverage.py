@@ -288,6 +288,9 @@ class Coverage:
 
     def __init__(self) -> None:
         self.payloads = 0
+        # Why these counts are not a run's coverage, when they are not (replay's counting process
+        # stopped, or Ctrl-C during its count): reports then leave the coverage out and say why.
+        self.unavailable: str | None = None
         self._counts: dict[str, Counter[str]] = {d.name: Counter() for d in DIMENSIONS}
         # `add` counts into plain dicts, one per dimension in DIMENSIONS' order (an increment
         # costs a third of a Counter's), and `counts` moves them into the Counters whenever it

@@ -891,6 +891,64 @@ def test_a_long_wait_for_the_coverage_count_is_announced(
     census.finish(counted, notice=said.append)
     assert said == [
         "counting the contract coverage of the 40 payloads sent, for the report (it runs in "
-        "idle time, and the run left little)"
+        "idle time, and the run left little; Ctrl-C skips it)"
     ]
     assert counted.payloads == 40
+
+
+def test_ctrl_c_while_counting_coverage_ends_the_count_and_marks_it_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C while replay waits for the coverage count after the run: the child is stopped,
+    # the count is marked unavailable (the report says so, showing no coverage rather than a
+    # partial one), and the run is reported as interrupted.
+    from emitter.coverage import Coverage
+    from emitter.replay import _census
+    from emitter.replay._census import Census, CensusSpec
+    from emitter.report._html import write_reports
+
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 40)
+    census = Census(CensusSpec((str(path),), (), None, None, None, Acked()))
+    list(census.counted(iter(FileSource([path]))))
+    child = census._child
+
+    def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_census.select, "select", interrupted)
+    counted = Coverage()
+    assert census.finish(counted) is False
+    assert child.returncode is not None  # stopped, not left counting
+    assert counted.unavailable == "not counted: interrupted (Ctrl-C) while counting"
+    report = tmp_path / "report.json"
+    write_reports({"sent": 40}, counted, report_json=report, html=None)
+    data = json.loads(report.read_text())
+    assert "coverage" not in data
+    assert data["coverage_unavailable"] == counted.unavailable
+
+
+def test_a_helper_process_leaves_a_pinned_senders_core_and_may_come_back_after_the_run() -> None:
+    import subprocess
+    import sys
+
+    from emitter.replay._loop import offload, widen
+
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("needs two cores: a helper leaves the sender's core only for another one")
+    mine = os.sched_getaffinity(0)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        os.sched_setaffinity(0, {cores[0]})  # as `taskset -c 0 vss-emitter replay ...`
+        try:
+            offload(child.pid, idle=True)
+        finally:
+            os.sched_setaffinity(0, mine)
+        assert cores[0] not in os.sched_getaffinity(child.pid)
+        assert os.sched_getscheduler(child.pid) == os.SCHED_IDLE
+        widen(child.pid)  # the run is over: its core is free again
+        assert os.sched_getaffinity(child.pid) >= set(cores)
+    finally:
+        child.kill()
+        child.wait()

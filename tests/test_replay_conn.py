@@ -42,11 +42,14 @@ class _NoParser:
         raise AssertionError(f"parsed {data!r}")
 
 
+_AT_START = Conn.known_ack  # what a process starts with: no ack seen yet
+
+
 @pytest.fixture(autouse=True)
 def _forget_known_ack() -> Iterator[None]:
-    Conn.known_ack = b"\x00"
+    Conn.known_ack = _AT_START
     yield
-    Conn.known_ack = b"\x00"
+    Conn.known_ack = _AT_START
 
 
 def _conn() -> tuple[Conn, list[tuple[Fault | None, int | None]]]:
@@ -107,7 +110,7 @@ def test_only_a_whole_plain_ack_from_its_first_byte_is_remembered(chunks: list[b
     if not answers:
         conn.connection_lost(None)  # an answer that ends at EOF
     assert answers[0] == (None, 201 if b" 201 " in chunks[0] else 200)  # parsed, as ever
-    assert Conn.known_ack == b"\x00"
+    assert Conn.known_ack == _AT_START
 
 
 def test_the_known_ack_after_stray_bytes_is_parsed_and_fails_as_parsing_says() -> None:
@@ -115,7 +118,7 @@ def test_the_known_ack_after_stray_bytes_is_parsed_and_fails_as_parsing_says() -
     # ack's bytes then continue that answer, which is not HTTP; taking them as an ack would
     # hide the receiver's fault.
     outcomes = []
-    for known in (b"\x00", ACK):
+    for known in (_AT_START, ACK):
         conn, answers = _conn()
         _ask(conn)
         _answer(conn, ACK + b"HTTP/1.1 2")
@@ -127,3 +130,18 @@ def test_the_known_ack_after_stray_bytes_is_parsed_and_fails_as_parsing_says() -
         outcomes.append((fault.outcome, fault.reason))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0] is Outcome.NOT_HTTP
+
+
+@pytest.mark.parametrize("answer", [b"\x00", b"\n", b"H"])
+def test_a_one_byte_answer_before_any_ack_is_not_taken_for_one(answer: bytes) -> None:
+    # Before any plain ack was seen, nothing may match the remembered bytes: a receiver that
+    # answers one NUL byte is not HTTP, as parsing says (it was taken as 200).
+    conn, answers = _conn()
+    _ask(conn)
+    conn.data_received(answer)
+    if not answers:
+        conn.connection_lost(None)
+    fault = answers[0][0]
+    assert fault is not None
+    assert fault.outcome in (Outcome.NOT_HTTP, Outcome.RESET)
+    assert answers[0][1] is None

@@ -180,7 +180,7 @@ def replay_command(
 
         require_plotting()  # so is a missing plotting library
         check_html_path(html)
-    # Counting what was sent costs the sender ~40 us a payload: only for a report that shows it.
+    # Counting what was sent costs ~7 us a payload: only for a report that shows it.
     coverage = Coverage() if report_json is not None or html is not None else None
     progress = _progress_printer(enabled=not quiet and sys.stderr.isatty())
     report = replay(

@@ -1,12 +1,12 @@
 """The contract coverage of what a replay drew from its source, counted beside the run.
 
-Counting a payload's coverage means parsing its JSON: about 40 us, more than sending it. On the
-sender's thread that halved `--rate max` whenever a report was asked for. So a child process
-(`python -m emitter.replay._child census`) reads the same source through the same resume and limit
-filter, and counts the payloads in order, never ahead of how many the sender has drawn (told
-five times a second); at the end it counts up to the final number and hands the Coverage back.
-The counts are the same as counting inline, for a source that can be read twice (files and
-scenarios; stdin is counted inline).
+Counting a payload's coverage means parsing its JSON: about 7 us, half of what sending it
+costs; on the sender's thread that cut `--rate max` by a third whenever a report was asked
+for. So a child process (`python -m emitter.replay._child census`) reads the same source
+through the same resume and limit filter, and counts the payloads in order, never ahead of
+how many the sender has drawn (told five times a second); at the end it counts up to the
+final number and hands the Coverage back. The counts are the same as counting inline, for a
+source that can be read twice (files and scenarios; stdin is counted inline).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from emitter.coverage import Coverage
-from emitter.replay._loop import offload
+from emitter.replay._loop import offload, widen
 from emitter.replay._results import Acked, to_send
 from emitter.sources import FileSource, Item, ScenarioSource
 
@@ -52,6 +52,10 @@ class Census:
             [sys.executable, "-m", "emitter.replay._child", "census"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            # Its own session: a terminal's Ctrl-C is the run's to handle (see finish), never
+            # a traceback from this child.
+            start_new_session=True,
         )
         # Idle time only, off the sender's cores: counting must never slow the run. What it has
         # not counted when the run ends, it counts then.
@@ -85,16 +89,20 @@ class Census:
         *,
         drawn: int | None = None,
         notice: Callable[[str], None] | None = None,
-    ) -> None:
-        """Counts up to `drawn` (default: what counted() saw) and adds it into `coverage`.
+    ) -> bool:
+        """Counts up to `drawn` (default: what counted() saw) and adds it into `coverage`;
+        False when Ctrl-C came during the count.
 
         The child counts in idle time only, so where the run kept every core busy (a receiver
-        on the same machine) it counts most of the payloads once the run is over; when that
-        takes over a second, `notice` is told, so the wait is never silent.
+        on the same machine) it counts most of the payloads once the run is over: it may then
+        use every core, the sender's too, and a wait over a second is announced to `notice`.
+        Ctrl-C during the wait, or a child that died, leaves `coverage` marked unavailable (the
+        report says so and shows no coverage rather than a wrong one).
         """
         self._stop.set()
         self._teller.join()
         final = self.drawn if drawn is None else drawn
+        widen(self._child.pid)
         try:
             self._to.write(b"end %d\n" % final)
             self._to.close()
@@ -103,12 +111,17 @@ class Census:
             if not ready and notice is not None:
                 notice(
                     f"counting the contract coverage of the {final:,} payloads sent, for the "
-                    "report (it runs in idle time, and the run left little)"
+                    "report (it runs in idle time, and the run left little; Ctrl-C skips it)"
                 )
             # Our own child's output on a private pipe, never data from outside.
             got = pickle.loads(self._child.stdout.read())  # noqa: S301
+        except KeyboardInterrupt:
+            self._child.kill()
+            coverage.unavailable = "not counted: interrupted (Ctrl-C) while counting"
+            return False
         except (OSError, ValueError, EOFError, pickle.UnpicklingError):
-            return  # the child died: the report shows no coverage rather than a wrong one
+            coverage.unavailable = "not counted: the process counting it stopped"
+            return True
         finally:
             self._child.wait(timeout=30)
             if self._child.stdout is not None:
@@ -116,6 +129,7 @@ class Census:
         coverage.payloads += got.payloads
         for name, counter in got.counts.items():
             coverage.counts.setdefault(name, type(counter)()).update(counter)
+        return True
 
 
 def main() -> None:

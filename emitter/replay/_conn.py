@@ -101,7 +101,7 @@ class Conn(asyncio.Protocol):
     time per request. Any other answer is parsed.
     """
 
-    known_ack = b"\x00"  # no answer is this
+    known_ack = b""  # none yet: data_received is never handed empty bytes
 
     __slots__ = (
         "_begun",

@@ -60,17 +60,33 @@ def target_tls(url: str, config: DeliveryConfig) -> ssl.SSLContext | None:
 
 def offload(pid: int, *, idle: bool) -> None:
     """Moves helper process `pid` off this process's cores, when there are others, and with
-    `idle` to the idle scheduling class (it runs only on a core nothing else wants).
+    `idle` to the idle scheduling class (it runs only on a core nothing else wants), or where
+    that is refused to the lowest priority (nice 19).
 
     Done by the parent right after the spawn, so even the child's start-up (~0.3 s of imports)
-    never runs on the sender's core. Measured at `--rate max` with the receiver on the other
-    core: a coverage child at nice 19 that moved itself after its imports made the first half
-    second of a 20k/s run late; SCHED_IDLE yields the core at once to whatever wakes on it.
+    never runs on a pinned sender's core. Measured at `--rate max` with the receiver on the
+    other core: a coverage child at nice 19 that moved itself after its imports made the first
+    half second of a 20k/s run late; SCHED_IDLE yields the core at once to whatever wakes on it.
     """
     with contextlib.suppress(OSError, AttributeError):
-        others = set(range(os.cpu_count() or 1)) - os.sched_getaffinity(0)
+        others = _all_cores() - os.sched_getaffinity(0)
         if others:
             os.sched_setaffinity(pid, others)
     if idle:
-        with contextlib.suppress(OSError, AttributeError):
+        try:
             os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+        except (OSError, AttributeError):
+            with contextlib.suppress(OSError, AttributeError):
+                os.setpriority(os.PRIO_PROCESS, pid, 19)
+
+
+def widen(pid: int) -> None:
+    """Lets helper process `pid` run on every core again, the sender's included: once the run
+    is over its core is free, and a count confined to a core other work holds would starve."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setaffinity(pid, _all_cores())
+
+
+def _all_cores() -> set[int]:
+    # Every CPU id; the kernel keeps the ones this cpuset allows (sched_setaffinity).
+    return set(range(os.cpu_count() or 1))

@@ -53,7 +53,7 @@ from emitter.report._replay import rate_text
 from emitter.sources import FileSource, Item, ScenarioSource
 
 # A child counting coverage costs ~0.3 s to start (off the sender's core): worth it from about
-# this many payloads. Fewer are counted inline, at ~40 us each of the sender's time.
+# this many payloads. Fewer are counted inline, at ~7 us each of the sender's time.
 _CENSUS_MIN_BYTES = 4 << 20
 _CENSUS_MIN_PAYLOADS = 5_000
 # Bad lines kept while looking for a file's first payload (~200 bytes each).
@@ -117,9 +117,9 @@ def replay(
         census = _census(coverage, settings, plan, previous, always=True)
         tally, error, fatal = run_workers(spec, on_progress=on_progress, notice=notice)
         if census is not None and coverage is not None:
-            census.finish(
-                coverage, drawn=tally.sent + tally.outcomes.get(BAD_INPUT, 0), notice=notice
-            )
+            drawn = tally.sent + tally.outcomes.get(BAD_INPUT, 0)
+            if not census.finish(coverage, drawn=drawn, notice=notice):
+                tally.interrupted = True
         if fatal is not None:
             raise fatal
         return _report(tally, settings, plan, shown, error, skipped=tally.skipped)
@@ -137,7 +137,7 @@ def replay(
     census = _census(coverage, settings, plan, previous)
     if census is not None:
         run.items = census.counted(run.items)
-    elif coverage is not None:  # opt-in: reading every body costs ~40 us of the sender's time
+    elif coverage is not None:  # opt-in: reading every body costs ~7 us of the sender's time
         run.items = observe(run.items, coverage)
     if drill is not None:
         run.items = drill.items(run.items, rate=settings.rate)
@@ -145,8 +145,9 @@ def replay(
     try:
         _execute(run, writer)
     finally:
-        if census is not None and coverage is not None:
-            census.finish(coverage, notice=notice)
+        counted = census is None or coverage is None or census.finish(coverage, notice=notice)
+        if not counted:
+            run.interrupted = True  # Ctrl-C during the count: the report, without it; exit 130
     error = writer.error if writer is not None else None
     return _report(run, settings, plan, shown, error, skipped=plan.skipped[0])
 

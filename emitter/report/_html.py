@@ -569,7 +569,9 @@ def write_reports(
     """A replay's (or drill's) JSON report and HTML page from one dict, with the coverage of
     what was sent added as `coverage`; returns the HTML path when one was written."""
     full = dict(data)
-    if coverage is not None:
+    if coverage is not None and coverage.unavailable is not None:
+        full["coverage_unavailable"] = coverage.unavailable
+    elif coverage is not None:
         full["coverage"] = coverage.as_dict()
     if report_json is not None:
         text = json.dumps(full, indent=2, ensure_ascii=False) + "\n"
