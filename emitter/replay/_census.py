@@ -53,9 +53,11 @@ class Census:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            # Its own session: a terminal's Ctrl-C is the run's to handle (see finish), never
-            # a traceback from this child.
-            start_new_session=True,
+            # Its own process group: a terminal's Ctrl-C is the run's to handle (see finish),
+            # never a traceback from this child. Not its own session: with the kernel's
+            # autogroups a session competes for CPU as a whole, and SCHED_IDLE would only rank
+            # the child within its own group (measured: --rate max fell from 55k to 40k/s).
+            process_group=0,
         )
         # Idle time only, off the sender's cores: counting must never slow the run. What it has
         # not counted when the run ends, it counts then.

@@ -48,7 +48,7 @@ def fed(names: list[str], *, seed: int, start_at: datetime | None) -> Iterator[I
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
-        start_new_session=True,  # a terminal's Ctrl-C is the run's to handle, not the child's
+        process_group=0,  # a terminal's Ctrl-C is the run's to handle, not the child's
     )
     offload(child.pid, idle=False)  # off the sender's core; it must keep up, so not idle
     assert child.stdout is not None
