@@ -1,15 +1,14 @@
 """Scenario + seed -> VSS payloads: realistic, internally consistent, byte-for-byte reproducible.
 
-One module of about 1,000 lines on purpose: the realism tables, the session and leg plans, the
+One module of about 970 lines on purpose: the realism tables, the session and leg plans, the
 timeline and the stream loop draw from one random stream in one fixed order, which is what
 fixes the bytes a seed gives; split apart, that order would be spread over files (the plans
 also prove, once each, when msgspec may encode their payloads: generate_bodies). Overrides
 (`--set`) live in emitter/_overrides.py. _SessionPlan.build is the hot path (replay runs it
-per request): helpers it needs per payload (_Choice.pick, clock_seq, uuid1_at, draw_number,
+per request): small helpers it needs per payload (_Choice.pick, clock_seq, draw_number,
 _virtual_number, _quality, a single leg's timeline) are written out inline there, each marked
 with the call it stands for; it must draw exactly what that call draws, in the same order
-(tests/test_golden.py checks it; test_generator compares the inline session id with
-uuid1_at).
+(tests/test_golden.py checks it). UUIDs are uuid1_at's own.
 """
 
 from __future__ import annotations
@@ -37,16 +36,14 @@ from emitter._overrides import OVERRIDE_PATH, apply_override, finite, parse_over
 from emitter._payload import dumps, is_plain_leaf, plain_dumps
 from emitter._seeds import scenario_seed
 from emitter._timing import (
-    _GREGORIAN_OFFSET,
-    _MULTICAST,
     DEFAULT_EPOCH,
     DEFAULT_SPAN_S,
     MINUTE_PREFIXES,
     SECOND_SUFFIXES,
-    _middle,
-    _middles,
     check_instant,
+    clock_seq,
     minute_prefix,
+    uuid1_at,
 )
 from emitter.errors import ScenarioError, UsageError
 from emitter.scenarios import Scenario, load_scenario
@@ -340,29 +337,16 @@ class _SessionPlan:
         self.plain = all(map(is_plain_leaf, spec_leaves)) and all(leg.plain for leg in self.legs)
 
     def build(self, rng: random.Random, start: int) -> dict[str, Any]:
-        # The generator's hot path (replay --scenario runs it per request): _Choice.pick,
-        # clock_seq and the party's draw_number are written out inline, attributes read once;
-        # the draws are the same calls in the same order as theirs.
+        # The generator's hot path (replay --scenario runs it per request): _Choice.pick and
+        # the party's draw_number are written out inline, attributes read once; the draws are
+        # the same calls in the same order as theirs.
         draw = rng.random
         templates = number_templates()
         stamps = _STAMPS
         by_direction = self.by_direction
         legs = self.legs
-        getrandbits = rng.getrandbits
-        middles = _middles
-        # clock_seq(rng), inline, kept as its "xxxx-" text (a %04x costs more than a lookup).
-        cs = 0x8000 | getrandbits(14)
-        cs_text = _CLOCK_SEQ_TEXTS.get(cs) or _clock_seq_text(cs)
-        # uuid1_at(rng, start, cs), inline (here and per leg)
-        bits = getrandbits(71)
-        ts = start * 10_000_000 + _GREGORIAN_OFFSET + (bits & 0x7FFFFF)
-        high = ts >> 32
-        session_id = "%08x%s%s%012x" % (  # noqa: UP031
-            ts & 0xFFFFFFFF,
-            middles.get(high) or _middle(high),
-            cs_text,
-            (bits >> 23) | _MULTICAST,
-        )
+        cs = clock_seq(rng)
+        session_id = uuid1_at(rng, start, cs)
         c = self.sub_accounts
         sub_account = c.only if c.only is not None else c.values[bisect(c.cum, draw() * c.total)]
         c = self.actions
@@ -458,15 +442,7 @@ class _SessionPlan:
             party_templates = kinds[MOBILE] if draw() < 0.75 else kinds[FIXED]
             fmt, span = party_templates[int(draw() * len(party_templates))]
             pnumber = fmt % int(draw() * span)  # draw_number, inline
-            bits = getrandbits(71)  # uuid1_at(rng, init, cs), inline
-            ts = init * 10_000_000 + _GREGORIAN_OFFSET + (bits & 0x7FFFFF)
-            high = ts >> 32
-            call_id = "%08x%s%s%012x" % (  # noqa: UP031
-                ts & 0xFFFFFFFF,
-                middles.get(high) or _middle(high),
-                cs_text,
-                (bits >> 23) | _MULTICAST,
-            )
+            call_id = uuid1_at(rng, init, cs)
             c = plan.call_types
             call_type = c.only if c.only is not None else c.values[bisect(c.cum, draw() * c.total)]
             # IVR and Number Masking: an INBOUND leg names the dialled virtual number in
@@ -646,15 +622,6 @@ def _stamp(epoch_s: int) -> str:
         zip(range(first, first + 60), [prefix + s for s in SECOND_SUFFIXES], strict=True)
     )
     return _STAMPS[epoch_s]
-
-
-# A clock sequence's "xxxx-" by its value (16,384 at most: no bound needed).
-_CLOCK_SEQ_TEXTS: dict[int, str] = {}
-
-
-def _clock_seq_text(cs: int) -> str:
-    text = _CLOCK_SEQ_TEXTS[cs] = "%04x-" % cs  # noqa: UP031
-    return text
 
 
 # Leg keys by index: callA, callB, ... (a tuple index instead of a call per leg).

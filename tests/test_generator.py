@@ -198,8 +198,8 @@ def test_uuid1_at_lays_out_the_rfc_fields_for_any_year() -> None:
             assert got == str(uuid.UUID(fields=fields))
 
 
-def test_builds_inline_session_id_is_clock_seq_then_uuid1_at() -> None:
-    # build() writes clock_seq and uuid1_at out inline: the same draws must give the same id.
+def test_a_sessions_id_is_its_first_draws_clock_seq_then_uuid1_at() -> None:
+    # The session id is build()'s first draws, whatever else it writes out inline.
     plan = _SessionPlan(load_scenario("completed"))
     for seed in range(200):
         for start in (0, 1_704_067_200, 4_102_444_800, 220_898_664_000):
