@@ -896,16 +896,16 @@ def test_a_long_wait_for_the_coverage_count_is_announced(
     assert counted.payloads == 40
 
 
-def test_ctrl_c_while_counting_coverage_ends_the_count_and_marks_it_unavailable(
+def test_ctrl_c_while_counting_coverage_skips_the_count_and_the_report_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Ctrl-C while replay waits for the coverage count after the run: the child is stopped,
-    # the count is marked unavailable (the report says so, showing no coverage rather than a
-    # partial one), and the run is reported as interrupted.
+    # the count is marked unavailable (the JSON and the HTML page say so, showing no coverage
+    # rather than a partial one), and the terminal is told.
     from emitter.coverage import Coverage
     from emitter.replay import _census
     from emitter.replay._census import Census, CensusSpec
-    from emitter.report._html import write_reports
+    from emitter.report._html import render_replay_html, write_reports
 
     path = tmp_path / "in.ndjson"
     write_fixture(path, 40)
@@ -918,14 +918,49 @@ def test_ctrl_c_while_counting_coverage_ends_the_count_and_marks_it_unavailable(
 
     monkeypatch.setattr(_census.select, "select", interrupted)
     counted = Coverage()
-    assert census.finish(counted) is False
+    said: list[str] = []
+    census.finish(counted, notice=said.append)
     assert child.returncode is not None  # stopped, not left counting
-    assert counted.unavailable == "not counted: interrupted (Ctrl-C) while counting"
+    assert counted.unavailable == "not counted: skipped (Ctrl-C) while counting"
+    assert said == ["the report has no contract coverage: its count was skipped (Ctrl-C)"]
     report = tmp_path / "report.json"
-    write_reports({"sent": 40}, counted, report_json=report, html=None)
+    run = {"sent": 40, "acked": 40, "timeline": [], "latency_ms": {}, "outcomes": {}}
+    write_reports(run, counted, report_json=report, html=None)
     data = json.loads(report.read_text())
     assert "coverage" not in data
     assert data["coverage_unavailable"] == counted.unavailable
+    assert counted.unavailable in render_replay_html(data)
+
+
+def test_a_coverage_child_that_gets_no_cpu_after_the_run_is_replaced_by_counting_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where the child cannot leave the idle class and a busy machine gives it no CPU, the run
+    # does not wait for it: it stops the child and counts the same payloads itself.
+    from emitter.coverage import Coverage
+    from emitter.replay import _census
+    from emitter.replay._census import Census, CensusSpec
+
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 60)
+    spec = CensusSpec((str(path),), (), None, None, 50, Acked())
+    census = Census(spec)
+    list(census.counted(iter(FileSource([path]))))
+    monkeypatch.setattr(_census, "widen", lambda _pid: False)  # the system refuses the change
+    monkeypatch.setattr(_census, "_QUIET_WAIT_S", 0.0)
+    monkeypatch.setattr(Census, "_progressing", lambda _self: False)  # no CPU for it
+    child = census._child
+    counted, said = Coverage(), []
+    census.finish(counted, drawn=37, notice=said.append)
+    assert child.returncode is not None
+    assert said[-1] == "the counting process gets no CPU here: counting in this process"
+    inline = Coverage()
+    for item in itertools.islice(FileSource([path]), 37):
+        assert item.body is not None
+        inline.add_body(item.body)
+    assert counted.unavailable is None
+    assert counted.payloads == inline.payloads == 37
+    assert counted.counts == inline.counts
 
 
 def test_a_helper_process_leaves_a_pinned_senders_core_and_may_come_back_after_the_run() -> None:
@@ -947,8 +982,10 @@ def test_a_helper_process_leaves_a_pinned_senders_core_and_may_come_back_after_t
             os.sched_setaffinity(0, mine)
         assert cores[0] not in os.sched_getaffinity(child.pid)
         assert os.sched_getscheduler(child.pid) == os.SCHED_IDLE
-        widen(child.pid)  # the run is over: its core is free again
+        left_idle = widen(child.pid)  # the run is over: its core is free again
         assert os.sched_getaffinity(child.pid) >= set(cores)
+        if left_idle:  # allowed here (root, or RLIMIT_NICE): back at normal priority
+            assert os.sched_getscheduler(child.pid) == os.SCHED_OTHER
     finally:
         child.kill()
         child.wait()

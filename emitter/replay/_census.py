@@ -29,6 +29,7 @@ from emitter.sources import FileSource, Item, ScenarioSource
 
 _TELL_EVERY_S = 0.2
 _QUIET_WAIT_S = 1.0  # a longer wait for the child's count is announced
+_STARVED_S = 2.0  # a child that used no CPU this long after the run is not waited for
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Census:
 
     def __init__(self, spec: CensusSpec) -> None:
         self.drawn = 0
+        self._spec = spec
         self._child = subprocess.Popen(
             [sys.executable, "-m", "emitter.replay._child", "census"],
             stdin=subprocess.PIPE,
@@ -91,47 +93,106 @@ class Census:
         *,
         drawn: int | None = None,
         notice: Callable[[str], None] | None = None,
-    ) -> bool:
-        """Counts up to `drawn` (default: what counted() saw) and adds it into `coverage`;
-        False when Ctrl-C came during the count.
+    ) -> None:
+        """Counts up to `drawn` (default: what counted() saw) and adds it into `coverage`.
 
         The child counts in idle time only, so where the run kept every core busy (a receiver
-        on the same machine) it counts most of the payloads once the run is over: it may then
-        use every core, the sender's too, and a wait over a second is announced to `notice`.
-        Ctrl-C during the wait, or a child that died, leaves `coverage` marked unavailable (the
-        report says so and shows no coverage rather than a wrong one).
+        on the same machine) it counts most of the payloads once the run is over. Then it may
+        use every core at normal priority (where the system allows the change back); a wait
+        over a second is announced to `notice`, and a child that gets no CPU for
+        _STARVED_S (still idle-class on a busy machine) is stopped and the rest counted here.
+        Ctrl-C during the wait, or a child that died, leaves `coverage` marked unavailable:
+        the report says so and shows no coverage rather than a wrong one; the run's exit code
+        stays the deliveries'.
         """
         self._stop.set()
         self._teller.join()
         final = self.drawn if drawn is None else drawn
-        widen(self._child.pid)
+        say = notice or (lambda _text: None)
+        normal = widen(self._child.pid)
         try:
             self._to.write(b"end %d\n" % final)
             self._to.close()
             assert self._child.stdout is not None
             ready, _, _ = select.select([self._child.stdout], [], [], _QUIET_WAIT_S)
-            if not ready and notice is not None:
-                notice(
+            if not ready:
+                say(
                     f"counting the contract coverage of the {final:,} payloads sent, for the "
                     "report (it runs in idle time, and the run left little; Ctrl-C skips it)"
                 )
+                if not normal and not self._progressing():
+                    self.abandon()
+                    say("the counting process gets no CPU here: counting in this process")
+                    self._count_here(coverage, final)
+                    return
             # Our own child's output on a private pipe, never data from outside.
             got = pickle.loads(self._child.stdout.read())  # noqa: S301
         except KeyboardInterrupt:
-            self._child.kill()
-            coverage.unavailable = "not counted: interrupted (Ctrl-C) while counting"
-            return False
+            self.abandon()
+            coverage.unavailable = "not counted: skipped (Ctrl-C) while counting"
+            say("the report has no contract coverage: its count was skipped (Ctrl-C)")
+            return
         except (OSError, ValueError, EOFError, pickle.UnpicklingError):
+            self.abandon()
             coverage.unavailable = "not counted: the process counting it stopped"
-            return True
+            say("the report has no contract coverage: the process counting it stopped")
+            return
         finally:
-            self._child.wait(timeout=30)
-            if self._child.stdout is not None:
-                self._child.stdout.close()
+            self._close()
         coverage.payloads += got.payloads
         for name, counter in got.counts.items():
             coverage.counts.setdefault(name, type(counter)()).update(counter)
-        return True
+
+    def abandon(self) -> None:
+        """Stops the child (the run failed, or its count is not wanted any more)."""
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._child.kill()
+        self._close()
+
+    def _close(self) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._child.wait(timeout=30)
+        for pipe in (self._child.stdout, self._child.stdin):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+    def _progressing(self) -> bool:
+        """False when the child used no CPU over _STARVED_S (Linux /proc; elsewhere True)."""
+        before = _cpu_ticks(self._child.pid)
+        if before is None:
+            return True
+        assert self._child.stdout is not None
+        ready, _, _ = select.select([self._child.stdout], [], [], _STARVED_S)
+        after = _cpu_ticks(self._child.pid)
+        return bool(ready) or after is None or after > before
+
+    def _count_here(self, coverage: Coverage, final: int) -> None:
+        for count, item in enumerate(_stream(self._spec)):
+            if count >= final:
+                break
+            if item.body is not None:
+                coverage.add_body(item.body)
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _stream(spec: CensusSpec) -> Iterator[Item]:
+    """The payloads the run drew, in order: the same source through the same filter."""
+    source: Any
+    if spec.files:
+        source = FileSource(list(spec.files))
+    else:
+        source = ScenarioSource(list(spec.scenarios), seed=spec.seed or 0, start_at=spec.start_at)
+    return to_send(source, limit=spec.limit, acked=spec.acked, skipped=[0])
 
 
 def main() -> None:
@@ -155,14 +216,8 @@ def main() -> None:
             moved.notify_all()
 
     threading.Thread(target=listen, daemon=True).start()
-    source: Any
-    if spec.files:
-        source = FileSource(list(spec.files))
-    else:
-        source = ScenarioSource(list(spec.scenarios), seed=spec.seed or 0, start_at=spec.start_at)
     coverage = Coverage()
-    stream = to_send(source, limit=spec.limit, acked=spec.acked, skipped=[0])
-    for count, item in enumerate(stream):
+    for count, item in enumerate(_stream(spec)):
         with moved:
             while count >= (allowed[0] if final[0] is None else final[0]):
                 if final[0] is not None:

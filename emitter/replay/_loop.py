@@ -80,11 +80,20 @@ def offload(pid: int, *, idle: bool) -> None:
                 os.setpriority(os.PRIO_PROCESS, pid, 19)
 
 
-def widen(pid: int) -> None:
-    """Lets helper process `pid` run on every core again, the sender's included: once the run
-    is over its core is free, and a count confined to a core other work holds would starve."""
+def widen(pid: int) -> bool:
+    """Lets helper process `pid` run on every core again, the sender's included, and at normal
+    priority where the system allows it: once the run is over its core is free, and a count
+    confined to a busy core, or left in the idle class on a busy machine, would starve. True
+    when it left the idle class (or never was in it)."""
     with contextlib.suppress(OSError, AttributeError):
         os.sched_setaffinity(pid, _all_cores())
+    try:
+        if os.sched_getscheduler(pid) != os.SCHED_IDLE:
+            return True
+        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+    except (OSError, AttributeError):
+        return False  # leaving the idle class needs CAP_SYS_NICE (or RLIMIT_NICE)
+    return True
 
 
 def _all_cores() -> set[int]:

@@ -115,11 +115,15 @@ def replay(
             start_wall=start_wall(),
         )
         census = _census(coverage, settings, plan, previous, always=True)
-        tally, error, fatal = run_workers(spec, on_progress=on_progress, notice=notice)
+        try:
+            tally, error, fatal = run_workers(spec, on_progress=on_progress, notice=notice)
+        except BaseException:
+            if census is not None:
+                census.abandon()
+            raise
         if census is not None and coverage is not None:
             drawn = tally.sent + tally.outcomes.get(BAD_INPUT, 0)
-            if not census.finish(coverage, drawn=drawn, notice=notice):
-                tally.interrupted = True
+            census.finish(coverage, drawn=drawn, notice=notice)
         if fatal is not None:
             raise fatal
         return _report(tally, settings, plan, shown, error, skipped=tally.skipped)
@@ -145,9 +149,8 @@ def replay(
     try:
         _execute(run, writer)
     finally:
-        counted = census is None or coverage is None or census.finish(coverage, notice=notice)
-        if not counted:
-            run.interrupted = True  # Ctrl-C during the count: the report, without it; exit 130
+        if census is not None and coverage is not None:
+            census.finish(coverage, notice=notice)
     error = writer.error if writer is not None else None
     return _report(run, settings, plan, shown, error, skipped=plan.skipped[0])
 

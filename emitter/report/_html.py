@@ -446,6 +446,7 @@ def render_replay_html(data: Mapping[str, Any]) -> str:
             data, ("target", "rate", "concurrency", "seed", "source", "results", "kit")
         ),
         coverage=_coverage_view(data.get("coverage")),
+        coverage_unavailable=data.get("coverage_unavailable"),
     )
 
 
