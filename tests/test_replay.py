@@ -989,3 +989,17 @@ def test_a_helper_process_leaves_a_pinned_senders_core_and_may_come_back_after_t
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_process_cpu_time_is_read_from_proc_where_there_is_one() -> None:
+    from emitter.replay._census import _cpu_ticks
+
+    if not os.path.exists(f"/proc/{os.getpid()}/stat"):
+        pytest.skip("no /proc here: the starvation check then always waits for the child")
+    before = _cpu_ticks(os.getpid())
+    assert before is not None
+    sum(i * i for i in range(3_000_000))  # about a tenth of a second of CPU
+    after = _cpu_ticks(os.getpid())
+    assert after is not None
+    assert after > before
+    assert _cpu_ticks(2**22 + 12345) is None  # no such process

@@ -12,6 +12,7 @@ source that can be read twice (files and scenarios; stdin is counted inline).
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import select
 import subprocess
@@ -29,7 +30,7 @@ from emitter.sources import FileSource, Item, ScenarioSource
 
 _TELL_EVERY_S = 0.2
 _QUIET_WAIT_S = 1.0  # a longer wait for the child's count is announced
-_STARVED_S = 2.0  # a child that used no CPU this long after the run is not waited for
+_STARVED_S = 2.0  # a child starved this long after the run is not waited for
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,8 @@ class Census:
         The child counts in idle time only, so where the run kept every core busy (a receiver
         on the same machine) it counts most of the payloads once the run is over. Then it may
         use every core at normal priority (where the system allows the change back); a wait
-        over a second is announced to `notice`, and a child that gets no CPU for
-        _STARVED_S (still idle-class on a busy machine) is stopped and the rest counted here.
+        over a second is announced to `notice`, and a child that gets under a fifth of a core
+        for _STARVED_S (still idle-class on a busy machine) is stopped and the count done here.
         Ctrl-C during the wait, or a child that died, leaves `coverage` marked unavailable:
         the report says so and shows no coverage rather than a wrong one; the run's exit code
         stays the deliveries'.
@@ -159,14 +160,16 @@ class Census:
                     pipe.close()
 
     def _progressing(self) -> bool:
-        """False when the child used no CPU over _STARVED_S (Linux /proc; elsewhere True)."""
+        """False when the child got under a fifth of a core over _STARVED_S (Linux /proc;
+        elsewhere True): the idle class still gets a sliver of a busy core, too little."""
         before = _cpu_ticks(self._child.pid)
         if before is None:
             return True
         assert self._child.stdout is not None
         ready, _, _ = select.select([self._child.stdout], [], [], _STARVED_S)
         after = _cpu_ticks(self._child.pid)
-        return bool(ready) or after is None or after > before
+        wanted = _STARVED_S * os.sysconf("SC_CLK_TCK") / 5
+        return bool(ready) or after is None or after - before >= wanted
 
     def _count_here(self, coverage: Coverage, final: int) -> None:
         for count, item in enumerate(_stream(self._spec)):
