@@ -1,6 +1,6 @@
 """Scenario + seed -> VSS payloads: realistic, internally consistent, byte-for-byte reproducible.
 
-One module of about 970 lines on purpose: the realism tables, the session and leg plans, the
+One module of about 950 lines on purpose: the realism tables, the session and leg plans, the
 timeline and the stream loop draw from one random stream in one fixed order, which is what
 fixes the bytes a seed gives; split apart, that order would be spread over files (the plans
 also prove, once each, when msgspec may encode their payloads: generate_bodies). Overrides
