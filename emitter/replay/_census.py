@@ -122,19 +122,19 @@ class Census:
                     "report (it runs in idle time, and the run left little; Ctrl-C skips it)"
                 )
                 if not normal and not self._progressing():
-                    self.abandon()
+                    self._child.kill()  # the finally below reaps it
                     say("the counting process gets no CPU here: counting in this process")
                     self._count_here(coverage, final)
                     return
             # Our own child's output on a private pipe, never data from outside.
             got = pickle.loads(self._child.stdout.read())  # noqa: S301
         except KeyboardInterrupt:
-            self.abandon()
+            self._child.kill()  # the finally below reaps it
             coverage.unavailable = "not counted: skipped (Ctrl-C) while counting"
             say("the report has no contract coverage: its count was skipped (Ctrl-C)")
             return
         except (OSError, ValueError, EOFError, pickle.UnpicklingError):
-            self.abandon()
+            self._child.kill()  # the finally below reaps it
             coverage.unavailable = "not counted: the process counting it stopped"
             say("the report has no contract coverage: the process counting it stopped")
             return
