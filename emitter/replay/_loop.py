@@ -84,15 +84,16 @@ def widen(pid: int) -> bool:
     """Lets helper process `pid` run on every core again, the sender's included, and at normal
     priority where the system allows it: once the run is over its core is free, and a count
     confined to a busy core, or left in the idle class on a busy machine, would starve. True
-    when it left the idle class (or never was in it)."""
+    when it now runs at normal priority (out of the idle class, at nice 0)."""
     with contextlib.suppress(OSError, AttributeError):
         os.sched_setaffinity(pid, _all_cores())
     try:
-        if os.sched_getscheduler(pid) != os.SCHED_IDLE:
-            return True
-        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+        if os.sched_getscheduler(pid) == os.SCHED_IDLE:
+            os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+        if os.getpriority(os.PRIO_PROCESS, pid) > 0:  # the nice-19 fallback of offload()
+            os.setpriority(os.PRIO_PROCESS, pid, 0)
     except (OSError, AttributeError):
-        return False  # leaving the idle class needs CAP_SYS_NICE (or RLIMIT_NICE)
+        return False  # raising a priority needs CAP_SYS_NICE (or RLIMIT_NICE)
     return True
 
 
