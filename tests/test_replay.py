@@ -725,6 +725,38 @@ def test_a_sender_that_cannot_keep_the_rate_says_so(tmp_path: Path) -> None:
     assert report.exit_code == 0  # every payload sent was acked: the deliveries decide
 
 
+def test_every_slot_due_before_the_duration_ends_is_sent_or_counted_unsent(
+    tmp_path: Path,
+) -> None:
+    # 2,000/s for 0.5 s: 1,000 slots due before the end. The timer that sends the last ones
+    # fires a millisecond or two after their due time, past the end; they still leave while
+    # they are not late (here: within half a second, so a loaded machine cannot make the test
+    # fail), and those that could not leave are counted, never silently dropped.
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 1200)
+    with raw_server(KEEP, keep_alive=True) as server:
+        on_time = replay(
+            url=server.url,
+            settings=ReplaySettings(rate=2000.0, concurrency=8, duration_s=0.5, late_after_s=0.5),
+            config=FAST,
+            files=[path],
+        )
+        tight = replay(
+            url=server.url,
+            settings=ReplaySettings(rate=2000.0, concurrency=8, duration_s=0.5, late_after_s=0.0),
+            config=FAST,
+            files=[path],
+        )
+    assert on_time.sent == 1000
+    assert on_time.sender_lag is None
+    # No tolerance: the last slots, unless an answer freed a connection right at their due
+    # time, wait for a timer that fires after the end; those are counted, and said.
+    unsent = tight.sender_lag["unsent"] if tight.sender_lag is not None else 0
+    assert tight.sent + unsent == 1000
+    if unsent:
+        assert f"{unsent:,} scheduled sends never left" in format_summary(tight)
+
+
 def test_a_receiver_that_sets_the_pace_is_not_blamed_on_the_sender(tmp_path: Path) -> None:
     # Four connections, each answer 50 ms: at most ~80/s against 1,000/s asked. The sends fall
     # far behind, but with every connection waiting for an answer: the receiver (and

@@ -265,8 +265,9 @@ class Run:
         self._sweep(now)
         if self.hooks is not None:
             self._drill_tick(now)
-        if now >= self._end and not self.stopping:
-            if self.pacer.rate is not None and not self._source_done:
+        paced = self.pacer.rate is not None
+        if now >= self._end + (self.settings.late_after_s if paced else 0.0) and not self.stopping:
+            if paced and not self._source_done:
                 self.lag.unsent = self._unsent()  # slots due before the end, never claimed
             self._stop()
         if now >= self._hard_end:
@@ -396,7 +397,10 @@ class Run:
             scheduled = self._next_due
             if scheduled > now:
                 return None
-            if scheduled >= self._end or now >= self._end:
+            # A slot due before the end still leaves while it would not be late (the timer
+            # fires up to a couple of milliseconds after its due time); past that, the rest
+            # of the schedule is the sender's shortfall, counted as unsent.
+            if scheduled >= self._end or now >= self._end + self.settings.late_after_s:
                 if scheduled < self._end:
                     self.lag.unsent = self._unsent()
                 self._stop()

@@ -433,7 +433,8 @@ def _report(
     lag = run.lag
     saturated = lag.saturated
     sender_lag = None
-    if lag.saturated_s or lag.receiver_bound_s:  # behind the schedule, whoever's the cause
+    # Behind the schedule, whoever's the cause, or slots due before --duration ended unsent.
+    if lag.saturated_s or lag.receiver_bound_s or lag.unsent:
         sender_lag = {
             "behind_from_s": None if lag.behind_from_s is None else round(lag.behind_from_s, 2),
             "max_lag_ms": round(lag.max_lag_s * 1000.0, 1),

@@ -89,7 +89,7 @@ def _lag_lines(report: ReplayReport) -> list[str]:
             "--concurrency) set the pace, and the latency from schedule shows it",
             *_unsent_lines(lag),
         ]
-    return []
+    return _unsent_lines(lag)
 
 
 def _unsent_lines(lag: Mapping[str, Any]) -> list[str]:
