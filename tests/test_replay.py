@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -995,32 +996,90 @@ def test_a_coverage_child_that_gets_no_cpu_after_the_run_is_replaced_by_counting
     assert counted.counts == inline.counts
 
 
-def test_a_helper_process_leaves_a_pinned_senders_core_and_may_come_back_after_the_run() -> None:
-    import subprocess
-    import sys
+@contextlib.contextmanager
+def _pinned_to(core: int) -> Iterator[None]:
+    """This process on `core` only, as under `taskset -c CORE vss-emitter replay ...`."""
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
 
-    from emitter.replay._loop import offload, widen
 
+def _two_cores() -> list[int]:
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2:
-        pytest.skip("needs two cores: a helper leaves the sender's core only for another one")
-    mine = os.sched_getaffinity(0)
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        pytest.skip("needs two cores: where helpers run depends on the sender's being pinned")
+    return cores
+
+
+def test_the_coverage_count_stays_on_a_pinned_senders_core_in_idle_time_until_the_run_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It must not slow the run, nor a receiver the user keeps on the other cores: it runs only
+    # in the sender's own idle time. After the run it may use every core, at normal priority.
+    from emitter.coverage import Coverage
+    from emitter.replay import _census
+    from emitter.replay._census import Census, CensusSpec
+
+    cores = _two_cores()
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 30)
+    with _pinned_to(cores[0]):
+        census = Census(CensusSpec((str(path),), (), None, None, None, Acked()))
+    child = census._child
+    assert os.sched_getaffinity(child.pid) == {cores[0]}
+    assert os.sched_getscheduler(child.pid) == os.SCHED_IDLE
+    after_the_run: dict[str, Any] = {}
+    real_widen = _census.widen
+
+    def widen(pid: int) -> bool:
+        normal = real_widen(pid)
+        after_the_run.update(cores=os.sched_getaffinity(pid), policy=os.sched_getscheduler(pid))
+        return normal
+
+    monkeypatch.setattr(_census, "widen", widen)
+    list(census.counted(iter(FileSource([path]))))
+    counted = Coverage()
+    census.finish(counted)
+    assert counted.payloads == 30
+    assert after_the_run["cores"] >= set(cores)
+    # Back at normal priority where the system allows it (root, or RLIMIT_NICE).
+    assert after_the_run["policy"] in (os.SCHED_OTHER, os.SCHED_IDLE)
+
+
+def test_the_generator_process_leaves_a_pinned_senders_core_to_keep_up() -> None:
+    # Generating a payload costs about what sending it does: on the sender's core it would
+    # halve the rate. It goes to the other cores, at normal priority.
+    cores = _two_cores()
+    with _pinned_to(cores[0]):
+        stream = fed(["mixed"], seed=3, start_at=None)
+        first = next(stream)  # the child runs once its first batch came
     try:
-        os.sched_setaffinity(0, {cores[0]})  # as `taskset -c 0 vss-emitter replay ...`
-        try:
-            offload(child.pid, idle=True)
-        finally:
-            os.sched_setaffinity(0, mine)
-        assert cores[0] not in os.sched_getaffinity(child.pid)
-        assert os.sched_getscheduler(child.pid) == os.SCHED_IDLE
-        left_idle = widen(child.pid)  # the run is over: its core is free again
-        assert os.sched_getaffinity(child.pid) >= set(cores)
-        if left_idle:  # allowed here (root, or RLIMIT_NICE): back at normal priority
-            assert os.sched_getscheduler(child.pid) == os.SCHED_OTHER
+        assert first.body is not None
+        (child_pid,) = _children_running("emitter.replay._child")
+        assert cores[0] not in os.sched_getaffinity(child_pid)
+        assert os.sched_getscheduler(child_pid) == os.SCHED_OTHER
     finally:
-        child.kill()
-        child.wait()
+        stream.close()
+
+
+def _children_running(module: str) -> list[int]:
+    """The pids of this process's children whose command line runs `module`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and module.encode() in argv:
+            found.append(int(entry.name))
+    return found
 
 
 def test_a_process_cpu_time_is_read_from_proc_where_there_is_one() -> None:

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from emitter.coverage import Coverage
-from emitter.replay._loop import offload, widen
+from emitter.replay._loop import idle_class, widen
 from emitter.replay._results import Acked, to_send
 from emitter.sources import FileSource, Item, ScenarioSource
 
@@ -62,9 +62,10 @@ class Census:
             # the child within its own group (measured: --rate max fell from 55k to 40k/s).
             process_group=0,
         )
-        # Idle time only, off the sender's cores: counting must never slow the run. What it has
-        # not counted when the run ends, it counts then.
-        offload(self._child.pid, idle=True)
+        # Idle time only, of the sender's own cores: counting must never slow the run, nor a
+        # receiver on the machine's other cores. What it has not counted when the run ends, it
+        # counts then, on every core.
+        idle_class(self._child.pid)
         assert self._child.stdin is not None
         self._to: IO[bytes] = self._child.stdin
         data = pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)

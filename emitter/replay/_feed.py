@@ -50,7 +50,7 @@ def fed(names: list[str], *, seed: int, start_at: datetime | None) -> Iterator[I
         stdin=subprocess.DEVNULL,
         process_group=0,  # a terminal's Ctrl-C is the run's to handle, not the child's
     )
-    offload(child.pid, idle=False)  # off the sender's core; it must keep up, so not idle
+    offload(child.pid)  # off the sender's core, at normal priority: it must keep up
     assert child.stdout is not None
     out = child.stdout
     try:

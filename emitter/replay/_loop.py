@@ -58,31 +58,40 @@ def target_tls(url: str, config: DeliveryConfig) -> ssl.SSLContext | None:
     return None
 
 
-def offload(pid: int, *, idle: bool) -> None:
-    """Moves helper process `pid` off this process's cores, when there are others, and with
-    `idle` to the idle scheduling class (it runs only on a core nothing else wants), or where
-    that is refused to the lowest priority (nice 19).
+def offload(pid: int) -> None:
+    """Moves helper process `pid` off this process's cores, when there are others.
 
-    Done by the parent right after the spawn, so even the child's start-up (~0.3 s of imports)
-    never runs on a pinned sender's core. Measured at `--rate max` with the receiver on the
-    other core: a coverage child at nice 19 that moved itself after its imports made the first
-    half second of a 20k/s run late; SCHED_IDLE yields the core at once to whatever wakes on it.
+    For a helper that must keep up with the run (the generator feeding `--scenario`): done by
+    the parent right after the spawn, so even the child's start-up (~0.3 s of imports) never
+    runs on a pinned sender's core.
     """
     with contextlib.suppress(OSError, AttributeError):
         others = _all_cores() - os.sched_getaffinity(0)
         if others:
             os.sched_setaffinity(pid, others)
-    if idle:
-        try:
-            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
-        except (OSError, AttributeError):
-            with contextlib.suppress(OSError, AttributeError):
-                os.setpriority(os.PRIO_PROCESS, pid, 19)
+
+
+def idle_class(pid: int) -> None:
+    """Puts helper process `pid` in the idle scheduling class: it runs only when nothing else
+    wants the core, and yields it at once to whatever wakes on it; where that is refused, the
+    lowest priority (nice 19).
+
+    For a helper whose work can wait (the coverage count). It stays on this process's cores:
+    measured at 20,000/s with a receiver pinned to the other core, the same helper moved onto
+    the receiver's core slowed the receiver enough that, in 2 to 4 runs of 10, every connection
+    waited for answers and 400-2,300 sends left late; kept on the sender's core, none did in
+    12. A user who pins the sender (`taskset -c 0`) keeps the other cores for something else.
+    """
+    try:
+        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, pid, 19)
 
 
 def widen(pid: int) -> bool:
     """Lets helper process `pid` run on every core again, the sender's included, and at normal
-    priority where the system allows it: once the run is over its core is free, and a count
+    priority where the system allows it: once the run is over its cores are free, and a count
     confined to a busy core, or left in the idle class on a busy machine, would starve. True
     when it now runs at normal priority (out of the idle class, at nice 0)."""
     with contextlib.suppress(OSError, AttributeError):
@@ -90,7 +99,7 @@ def widen(pid: int) -> bool:
     try:
         if os.sched_getscheduler(pid) == os.SCHED_IDLE:
             os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
-        if os.getpriority(os.PRIO_PROCESS, pid) > 0:  # the nice-19 fallback of offload()
+        if os.getpriority(os.PRIO_PROCESS, pid) > 0:  # the nice-19 fallback of idle_class()
             os.setpriority(os.PRIO_PROCESS, pid, 0)
     except (OSError, AttributeError):
         return False  # raising a priority needs CAP_SYS_NICE (or RLIMIT_NICE)
