@@ -905,6 +905,48 @@ def test_coverage_counted_beside_the_run_equals_counting_inline(tmp_path: Path) 
     assert beside.counts == inline.counts
 
 
+@pytest.mark.parametrize("counted_before_the_end", [0, 23, 61])
+def test_the_rest_of_a_file_is_counted_in_two_halves_after_the_run_with_the_same_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, counted_before_the_end: int
+) -> None:
+    # After the run this process counts every other payload of what the child had not, the
+    # child the others: the merged counts are the inline ones, whatever the child got to.
+    from emitter.coverage import Coverage
+    from emitter.replay import _census
+    from emitter.replay._census import Census, CensusSpec
+
+    monkeypatch.setattr(_census, "_SPLIT_AT", 1)
+    shares: list[tuple[int, int, int]] = []
+    real_count = _census._count
+
+    def count(
+        spec: CensusSpec, coverage: Coverage, *, start: int, stop: int, every: int = 1
+    ) -> None:
+        shares.append((start, stop, every))
+        real_count(spec, coverage, start=start, stop=stop, every=every)
+
+    monkeypatch.setattr(_census, "_count", count)
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 150)
+    census = Census(CensusSpec((str(path),), (), None, None, None, Acked()))
+    drawn = census.counted(iter(FileSource([path])))
+    list(itertools.islice(drawn, counted_before_the_end))
+    census._to.write(b"%d\n" % counted_before_the_end)  # as the teller would
+    census._to.flush()
+    list(drawn)
+    beside = Coverage()
+    census.finish(beside)
+    inline = Coverage()
+    for item in FileSource([path]):
+        assert item.body is not None
+        inline.add_body(item.body)
+    assert beside.payloads == inline.payloads == 150
+    assert beside.counts == inline.counts
+    ((start, stop, every),) = shares  # this process took a share of the rest
+    assert (stop, every) == (150, 2)
+    assert start >= 1
+
+
 def test_a_long_wait_for_the_coverage_count_is_announced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,14 +4,16 @@ Counting a payload's coverage means parsing its JSON: about 7 us, half of what s
 costs; on the sender's thread that cut `--rate max` by a third whenever a report was asked
 for. So a child process (`python -m emitter.replay._child census`) reads the same source
 through the same resume and limit filter, and counts the payloads in order, never ahead of
-how many the sender has drawn (told five times a second); at the end it counts up to the
-final number and hands the Coverage back. The counts are the same as counting inline, for a
+how many the sender has drawn (told five times a second); at the end it says how far it got,
+counts up to the final number (of a file, sharing what is left with this process, every other
+payload each) and hands the Coverage back. The counts are the same as counting inline, for a
 source that can be read twice (files and scenarios; stdin is counted inline).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pickle
 import select
@@ -30,6 +32,10 @@ from emitter.sources import FileSource, Item, ScenarioSource
 
 _TELL_EVERY_S = 0.2
 _QUIET_WAIT_S = 1.0  # a longer wait for the child's count is announced
+# After the run, this process shares the count of a file's rest when that much is left (and
+# announces the wait from this much: about half a second or more of counting each).
+_SPLIT_AT = 20_000
+_ANNOUNCE_SPLIT_AT = 150_000
 _STARVED_S = 2.0  # a child starved this long after the run is not waited for
 
 
@@ -98,52 +104,85 @@ class Census:
     ) -> None:
         """Counts up to `drawn` (default: what counted() saw) and adds it into `coverage`.
 
-        The child counts in idle time only, so where the run kept every core busy (a receiver
-        on the same machine) it counts most of the payloads once the run is over. Then it may
-        use every core at normal priority (where the system allows the change back); a wait
-        over a second is announced to `notice`, and a child that gets under a fifth of a core
-        for _STARVED_S (still idle-class on a busy machine) is stopped and the count done here.
-        Ctrl-C during the wait, or a child that died, leaves `coverage` marked unavailable:
-        the report says so and shows no coverage rather than a wrong one; the run's exit code
-        stays the deliveries'.
+        The child counts in idle time only, so where the run kept the sender's cores busy it
+        counts most of the payloads once the run is over. Then it may use every core at normal
+        priority (where the system allows the change back), and it says how far it got: when
+        much of a file is left, this process counts every other payload of the rest while the
+        child counts the others (two cores instead of one; files only, where skipping what the
+        child counted costs little). A wait over a second is announced to `notice`, and a child
+        that gets under a fifth of a core for _STARVED_S (still idle-class on a busy machine)
+        is stopped and the count done here. Ctrl-C during the wait, or a child that died,
+        leaves `coverage` marked unavailable: the report says so and shows no coverage rather
+        than a wrong one; the run's exit code stays the deliveries'.
         """
         self._stop.set()
         self._teller.join()
         final = self.drawn if drawn is None else drawn
         say = notice or (lambda _text: None)
-        normal = widen(self._child.pid)
-        try:
-            self._to.write(b"end %d\n" % final)
-            self._to.close()
-            assert self._child.stdout is not None
-            ready, _, _ = select.select([self._child.stdout], [], [], _QUIET_WAIT_S)
-            if not ready:
+        announced = [False]
+
+        def announce() -> None:
+            if not announced[0]:
+                announced[0] = True
                 say(
                     f"counting the contract coverage of the {final:,} payloads sent, for the "
                     "report (it runs in idle time, and the run left little; Ctrl-C skips it)"
                 )
-                if not normal and not self._progressing():
-                    self._child.kill()  # the finally below reaps it
-                    say("the counting process gets no CPU here: counting in this process")
-                    self._count_here(coverage, final)
-                    return
+
+        normal = widen(self._child.pid)
+        mine = Coverage()  # this process's share of the rest, when split
+        try:
+            out = self._child.stdout
+            assert out is not None
+            self._to.write(b"end %d\n" % final)
+            self._to.flush()
+            if not self._answers(announce, normal=normal):
+                return self._replace(coverage, final, say)
+            at = int(out.readline().split()[1])  # "at N": how many it has counted
+            left = final - at
+            split = bool(self._spec.files) and left >= _SPLIT_AT and at < 2 * left
+            self._to.write(b"split\n" if split else b"solo\n")
+            self._to.close()
+            if split:
+                if left >= _ANNOUNCE_SPLIT_AT:
+                    announce()
+                _count(self._spec, mine, start=at + 1, stop=final, every=2)
+            if not self._answers(announce, normal=normal):
+                return self._replace(coverage, final, say)
             # Our own child's output on a private pipe, never data from outside.
-            got = pickle.loads(self._child.stdout.read())  # noqa: S301
+            got = pickle.loads(out.read())  # noqa: S301
         except KeyboardInterrupt:
             self._child.kill()  # the finally below reaps it
             coverage.unavailable = "not counted: skipped (Ctrl-C) while counting"
             say("the report has no contract coverage: its count was skipped (Ctrl-C)")
-            return
-        except (OSError, ValueError, EOFError, pickle.UnpicklingError):
+            return None
+        except (OSError, ValueError, IndexError, EOFError, pickle.UnpicklingError):
             self._child.kill()  # the finally below reaps it
             coverage.unavailable = "not counted: the process counting it stopped"
             say("the report has no contract coverage: the process counting it stopped")
-            return
+            return None
         finally:
             self._close()
-        coverage.payloads += got.payloads
-        for name, counter in got.counts.items():
-            coverage.counts.setdefault(name, type(counter)()).update(counter)
+        for part in (got, mine):
+            coverage.payloads += part.payloads
+            for name, counter in part.counts.items():
+                coverage.counts.setdefault(name, type(counter)()).update(counter)
+        return None
+
+    def _answers(self, announce: Callable[[], None], *, normal: bool) -> bool:
+        """Waits for the child's next answer: False when it is starved (see finish)."""
+        assert self._child.stdout is not None
+        ready, _, _ = select.select([self._child.stdout], [], [], _QUIET_WAIT_S)
+        if ready:
+            return True
+        announce()
+        return normal or self._progressing()
+
+    def _replace(self, coverage: Coverage, final: int, say: Callable[[str], None]) -> None:
+        """Stops a starved child and counts every payload here."""
+        self._child.kill()  # finish's finally reaps it
+        say("the counting process gets no CPU here: counting in this process")
+        _count(self._spec, coverage, start=0, stop=final)
 
     def abandon(self) -> None:
         """Stops the child (the run failed, or its count is not wanted any more)."""
@@ -172,12 +211,14 @@ class Census:
         wanted = _STARVED_S * os.sysconf("SC_CLK_TCK") / 5
         return bool(ready) or after is None or after - before >= wanted
 
-    def _count_here(self, coverage: Coverage, final: int) -> None:
-        for count, item in enumerate(_stream(self._spec)):
-            if count >= final:
-                break
-            if item.body is not None:
-                coverage.add_body(item.body)
+
+def _count(spec: CensusSpec, coverage: Coverage, *, start: int, stop: int, every: int = 1) -> None:
+    """Counts the payloads `start`, `start + every`, ... below `stop` of the run's stream."""
+    for index, item in enumerate(_stream(spec)):
+        if index >= stop:
+            break
+        if index >= start and not (index - start) % every and item.body is not None:
+            coverage.add_body(item.body)
 
 
 def _cpu_ticks(pid: int) -> int | None:
@@ -199,40 +240,82 @@ def _stream(spec: CensusSpec) -> Iterator[Item]:
     return to_send(source, limit=spec.limit, acked=spec.acked, skipped=[0])
 
 
+class _Told:
+    """What the parent said on the child's stdin: how far the sender has drawn (a number a
+    line), `end N` once the run is over, then `solo` or `split` (who counts the rest)."""
+
+    def __init__(self) -> None:
+        self.allowed = 0
+        self.final: int | None = None
+        self.split: bool | None = None
+        self.ended = False  # read without the lock on the hot path: set once, never unset
+        self.moved = threading.Condition()
+
+    def listen(self, given: IO[bytes]) -> None:
+        for line in given:
+            with self.moved:
+                if line.startswith(b"end "):
+                    self.final = int(line[4:])
+                    self.ended = True
+                elif line.strip() in (b"solo", b"split"):
+                    self.split = line.strip() == b"split"
+                else:
+                    self.allowed = int(line)
+                self.moved.notify_all()
+        with self.moved:  # the parent went away: count what it had drawn, alone
+            if self.final is None:
+                self.final = self.allowed
+            if self.split is None:
+                self.split = False
+            self.ended = True
+            self.moved.notify_all()
+
+    def beyond(self, position: int) -> int:
+        """How far counting may go: over `position`, or -1 once the run is over."""
+        with self.moved:
+            while not self.ended and self.allowed <= position:
+                self.moved.wait()
+            return -1 if self.ended else self.allowed
+
+    def wait_for(self, what: Callable[[], Any]) -> Any:
+        with self.moved:
+            while what() is None:
+                self.moved.wait()
+            return what()
+
+
 def main() -> None:
     given = sys.stdin.buffer
     spec: CensusSpec = pickle.loads(given.read(int.from_bytes(given.read(8), "big")))  # noqa: S301
-    allowed = [0]
-    final: list[int | None] = [None]
-    moved = threading.Condition()
-
-    def listen() -> None:
-        for line in given:
-            with moved:
-                if line.startswith(b"end "):
-                    final[0] = int(line[4:])
-                else:
-                    allowed[0] = int(line)
-                moved.notify_all()
-        with moved:
-            if final[0] is None:
-                final[0] = allowed[0]  # the parent went away: count what it had drawn
-            moved.notify_all()
-
-    threading.Thread(target=listen, daemon=True).start()
+    told = _Told()
+    threading.Thread(target=told.listen, args=(given,), daemon=True).start()
     coverage = Coverage()
-    for count, item in enumerate(_stream(spec)):
-        with moved:
-            while count >= (allowed[0] if final[0] is None else final[0]):
-                if final[0] is not None:
-                    break
-                moved.wait()
-            if final[0] is not None and count >= final[0]:
+    stream = _stream(spec)
+    # During the run: in order, never ahead of what the sender has drawn.
+    position, limit = 0, 0
+    held: list[Item] = []
+    for item in stream:
+        if told.ended or position >= limit:
+            limit = told.beyond(position)
+            if limit < 0:
+                held.append(item)  # not counted yet: the rest starts with it
                 break
         if item.body is not None:
             coverage.add_body(item.body)
-    with moved:
-        while final[0] is None:
-            moved.wait()
-    sys.stdout.buffer.write(pickle.dumps(coverage, protocol=pickle.HIGHEST_PROTOCOL))
-    sys.stdout.buffer.flush()
+        position += 1
+    # The run is over: say how far this got, and count the rest (every other one if split).
+    final: int = told.wait_for(lambda: told.final)
+    out = sys.stdout.buffer
+    try:
+        out.write(b"at %d\n" % position)
+        out.flush()
+        every = 2 if told.wait_for(lambda: told.split) else 1
+        for offset, item in enumerate(itertools.chain(held, stream)):
+            if position + offset >= final:
+                break
+            if not offset % every and item.body is not None:
+                coverage.add_body(item.body)
+        out.write(pickle.dumps(coverage, protocol=pickle.HIGHEST_PROTOCOL))
+        out.flush()
+    except BrokenPipeError:
+        return  # the parent stopped waiting (Ctrl-C): nothing to hand back

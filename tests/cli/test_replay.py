@@ -473,6 +473,37 @@ def test_a_rate_no_sender_can_keep_ends_on_time_and_says_so(
     assert logged == data["sent"]  # every send that left is in the log, nothing more
 
 
+def test_the_reports_coverage_of_a_whole_file_is_what_the_coverage_command_counts(
+    fast_receiver: str, tmp_path: Path
+) -> None:
+    # 30,000 payloads at `max` on one core: the counting child, in the sender's idle time,
+    # gets little during the run, so after it the rest is counted in two shares (this
+    # process and the child); the merged figures are those of `vss-emitter coverage FILE`.
+    source = tmp_path / "in.ndjson"
+    write_fixture(source, 30_000)
+    report = tmp_path / "report.json"
+    argv = [VSS_EMITTER, "replay", fast_receiver, str(source), "--rate", "max"]
+    done = subprocess.run(
+        [*argv, "--report-json", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        preexec_fn=_on_core(0),  # pytest's main thread; affinity only
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(report.read_text())
+    assert data["sent"] == 30_000
+    counted = subprocess.run(
+        [VSS_EMITTER, "coverage", str(source), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert data["coverage"] == json.loads(counted.stdout)
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
