@@ -19,7 +19,7 @@ from phonenumbers.phonemetadata import PhoneMetadata
 from emitter import vocabulary
 from emitter._timing import aware_instant
 
-LEG_KEY = re.compile(r"[cC]all[A-Z]")
+LEG_KEY = vocabulary.LEG_KEY
 _NUMERAL = re.compile(r"-?[0-9]+")
 
 RULES: dict[str, str] = {

@@ -45,13 +45,38 @@ def tls_context(*, verify: bool = True, ca_bundle: str | None = None) -> ssl.SSL
 def check_tls_config(*, verify: bool = True, ca_bundle: str | None = None) -> None:
     """The errors tls_context() would raise for these settings, without loading the system's
     trusted roots (tens of milliseconds of start-up): for checking the settings before
-    anything is sent, and for a run that opens no TLS connection (an http:// target)."""
+    anything is sent, and for a run that opens no TLS connection (an http:// target). A file
+    found usable is not loaded again while it is unchanged (the CLI checks, then the run)."""
     if ca_bundle is not None:
-        _load(ca_bundle)
+        _check_file(ca_bundle)
         if verify:
             return
     if verify:
         _check_environment()
+
+
+# Files found usable, by (path, device, inode, size, mtime): a check that loads a 200 kB
+# bundle costs ~20 ms, and a command checks its settings more than once.
+_USABLE: set[tuple[str, int, int, int, int]] = set()
+
+
+def _check_file(path: str, *, label: str | None = None) -> None:
+    try:
+        st = os.stat(path)
+        key: tuple[str, int, int, int, int] | None = (
+            path,
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+        )
+    except OSError:
+        key = None  # _load says why
+    if key is not None and key in _USABLE:
+        return
+    _load(path, label=label)
+    if key is not None:
+        _USABLE.add(key)
 
 
 def _check_environment() -> None:
@@ -62,7 +87,7 @@ def _check_environment() -> None:
     """
     cafile = os.environ.get("SSL_CERT_FILE")
     if cafile:
-        _load(cafile, label="SSL_CERT_FILE")
+        _check_file(cafile, label="SSL_CERT_FILE")
     capath = os.environ.get("SSL_CERT_DIR")
     # OpenSSL reads a list of folders (os.pathsep); one usable folder is enough.
     if capath and not any(Path(part).is_dir() for part in capath.split(os.pathsep) if part):

@@ -21,9 +21,9 @@ from typing import Any, Final, Protocol, TypeVar
 import msgspec
 
 from emitter import vocabulary
-from emitter._lint import LEG_KEY
 from emitter._timing import aware_instant
 from emitter.errors import UsageError
+from emitter.vocabulary import LEG_KEY
 
 # The product a payload comes from, read from its shape (the payload does not say): IVR adds
 # a root `version` and may add `clientRequestId`; Number Masking starts with the caller's

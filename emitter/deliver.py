@@ -16,12 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import httpx
 
-from emitter._deadline_transport import BUDGET, HEAD_KEPT, Budget, DeadlineTransport
 from emitter._headers import check_header, is_header_name, is_secret_header
 from emitter._outcomes import (
     Fault,
@@ -44,6 +43,11 @@ from emitter._redact import (
 from emitter._tls import tls_context
 from emitter._version import __version__
 from emitter.errors import DeliveryConfigError
+
+# The deadline transport (httpcore) loads with the first client: `replay`, which checks its URL
+# and settings here but sends with its own engine, starts without it.
+if TYPE_CHECKING:
+    from emitter._deadline_transport import Budget
 
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
@@ -200,6 +204,8 @@ def build_client(
     waits for a free connection waits on its own deadline, so `max_connections` must cover the
     most deliveries the caller sends at once.
     """
+    from emitter._deadline_transport import DeadlineTransport
+
     return httpx.Client(
         transport=DeadlineTransport(
             ssl_context=tls_context(verify=config.verify_tls, ca_bundle=config.ca_bundle),
@@ -301,6 +307,8 @@ def _attempt_with_retries(
 
 
 def _attempt(client: httpx.Client, post: _Post) -> Ack:
+    from emitter._deadline_transport import BUDGET, Budget
+
     config, secrets = post.config, post.secrets
     started = time.monotonic()
     budget = Budget(deadline=started + config.timeout_s)
@@ -330,6 +338,8 @@ def _attempt(client: httpx.Client, post: _Post) -> Ack:
 def _failed(
     fault: Fault, *, status: int | None, started: float, budget: Budget, secrets: tuple[str, ...]
 ) -> Ack:
+    from emitter._deadline_transport import HEAD_KEPT
+
     # What a non-HTTP peer said is evidence, not part of the reason: it goes in the excerpt.
     shown = _excerpt(budget.head[:HEAD_KEPT], secrets) if fault.outcome is Outcome.NOT_HTTP else ""
     return Ack(

@@ -6,11 +6,14 @@ checked cannot drift apart. Source: the 8x8 VSS page and FACTS.md (see README, "
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Final
 
 NAMESPACE: Final = "VOICE"
+# A leg's key under `details`: callA, callB, ... (and "CallA", as one of 8x8's examples has it).
+LEG_KEY: Final = re.compile(r"[cC]all[A-Z]")
 EVENT_TYPE: Final = "SESSION_SUMMARY"
 
 LEG_STATUSES: Final = ("COMPLETED", "NO_ANSWER", "BUSY", "CANCELED", "FAILED", "ERROR")

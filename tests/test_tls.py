@@ -284,3 +284,30 @@ def test_an_http_replay_refuses_an_unusable_bundle_before_anything_is_sent(
             files=[fixture],
         )
     assert server.requests == []
+
+
+def test_a_usable_bundle_is_loaded_once_while_unchanged_and_checked_again_once_changed(
+    pki: servers.CaSignedCert, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The CLI checks the settings, then the run does: ~20 ms each for a system-sized bundle.
+    from emitter import _tls
+
+    loads: list[str] = []
+    real_load = _tls._load
+
+    def load(path: str, *, label: str | None = None) -> Any:
+        loads.append(path)
+        return real_load(path, label=label)
+
+    monkeypatch.setattr(_tls, "_load", load)
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(pki.ca.read_bytes())
+    _tls.check_tls_config(ca_bundle=str(bundle))
+    _tls.check_tls_config(ca_bundle=str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    _tls.check_tls_config()
+    assert loads == [str(bundle)]
+    bundle.write_bytes(b"no longer a certificate\n")
+    with pytest.raises(DeliveryConfigError, match="it holds no PEM certificate"):
+        _tls.check_tls_config(ca_bundle=str(bundle))
+    assert loads == [str(bundle)] * 2

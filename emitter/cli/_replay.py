@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,7 +16,6 @@ from emitter.cli._base import cli, delivery_options, resolve_seed, seed_option
 from emitter.cli._drill import drill_options, finish_drill
 from emitter.coverage import Coverage
 from emitter.deliver import DeliveryConfig
-from emitter.drill import DrillState
 from emitter.errors import InputError
 from emitter.replay import (
     DEFAULT_CONCURRENCY,
@@ -28,6 +28,9 @@ from emitter.replay import (
 )
 from emitter.replay._workers import workers_count
 from emitter.report._html import write_reports
+
+if TYPE_CHECKING:
+    from emitter.drill import DrillState  # a drill's run imports it
 
 
 def _start_at(raw: str | None) -> datetime | None:

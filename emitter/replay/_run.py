@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emitter._timing import check_instant
 from emitter._version import __version__
@@ -24,7 +24,6 @@ from emitter.deliver import (
     redact,
     request_headers,
 )
-from emitter.drill import DrillState
 from emitter.errors import InputError, UsageError
 from emitter.replay._census import Census, CensusSpec
 from emitter.replay._engine import Run
@@ -51,6 +50,9 @@ from emitter.replay._types import (
 from emitter.replay._workers import Tally, WorkerSpec, check_workers, run_workers, start_wall
 from emitter.report._replay import rate_text
 from emitter.sources import FileSource, Item, ScenarioSource
+
+if TYPE_CHECKING:
+    from emitter.drill import DrillState  # a drill's run imports it
 
 # A child counting coverage costs ~0.3 s to start (off the sender's core): worth it from about
 # this many payloads. Fewer are counted inline, at ~7 us each of the sender's time.

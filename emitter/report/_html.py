@@ -18,13 +18,13 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jinja2
-
 from emitter._atomic import atomic_write, check_writable
 from emitter._redact import display_url
 from emitter._version import __version__
 
 if TYPE_CHECKING:
+    import jinja2
+
     from emitter.coverage import Coverage
     from emitter.deliver import Ack
 
@@ -39,6 +39,8 @@ _UNEXPECTED = re.compile(r"'([^']+)'")
 
 @cache
 def _environment() -> jinja2.Environment:
+    import jinja2  # only for a page: `replay --report-json` alone does not pay for it
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("emitter.report", "templates"),
         autoescape=True,

@@ -54,3 +54,33 @@ def test_help_lists_every_command() -> None:
         )
     for name in COMMAND_MODULES:
         assert f"  {name}" in done.stdout
+
+
+def test_a_plain_replay_loads_neither_the_drill_the_page_renderer_nor_the_http_client(
+    tmp_path: Path,
+) -> None:
+    # What only a drill, an HTML page, send/check or the lint need stays out of replay's
+    # start-up (a report JSON still writes; the run delivers with its own engine).
+    import servers
+
+    fixture = tmp_path / "in.ndjson"
+    fixture.write_bytes(b'{"payload":{"sessionId":"lazy-1"}}\n')
+    report = tmp_path / "report.json"
+    with servers.answering(200) as server:
+        probe = (
+            "import sys\n"
+            "from emitter.cli import cli\n"
+            "try:\n"
+            f"    cli(['replay', {server.url!r}, {str(fixture)!r}, '--rate', 'max', '-q',"
+            f" '--report-json', {str(report)!r}], prog_name='vss-emitter')\n"
+            "except SystemExit as exc:\n"
+            "    code = exc.code\n"
+            "heavy = sorted(m for m in ('emitter.drill', 'jinja2', 'httpcore', 'phonenumbers',"
+            " 'yaml', 'emitter._lint') if m in sys.modules)\n"
+            "print(code, heavy)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path
+        )
+    assert done.stdout.strip() == "0 []", done.stderr
+    assert report.exists()
