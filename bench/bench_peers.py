@@ -56,6 +56,7 @@ from bench_replay import (
     Measured,
     fast_receiver,
     pinned,
+    precompile_kit,
     run_measured,
     run_replay,
     run_replay_plain,
@@ -304,6 +305,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None, help="rounds (min-max over them)")
     parser.add_argument("--no-paced", action="store_true", help="closed loop (max rate) only")
     opts = parser.parse_args()
+    precompile_kit()
     seconds = opts.seconds if opts.seconds is not None else (3 if opts.quick else 10)
     rounds = opts.rounds if opts.rounds is not None else (1 if opts.quick else 3)
     if seconds < 1 or rounds < 1:
