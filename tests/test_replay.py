@@ -721,7 +721,7 @@ def test_a_sender_that_cannot_keep_the_rate_says_so(tmp_path: Path) -> None:
     assert lag["max_lag_ms"] > 0
     assert report.as_dict()["sender_saturated"] is True
     summary = format_summary(report)
-    assert "SENDER SATURATED" in summary
+    assert "SENDER SATURATED: this machine could not keep the rate 1000000/s" in summary
     assert "the sender's own lag" in summary
     assert report.exit_code == 0  # every payload sent was acked: the deliveries decide
 
@@ -756,6 +756,27 @@ def test_every_slot_due_before_the_duration_ends_is_sent_or_counted_unsent(
     assert tight.sent + unsent == 1000
     if unsent:
         assert f"{unsent:,} scheduled sends never left" in format_summary(tight)
+
+
+def test_no_send_leaves_late_after_the_duration_ends(tmp_path: Path) -> None:
+    # A run that cannot keep the rate (here the receiver sets the pace) is far behind at the
+    # end: the slots it still owes are the shortfall (unsent), never sent late after it.
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 300)
+    log = tmp_path / "results.ndjson"
+    with raw_server(KEEP, keep_alive=True) as server:
+        report = replay(
+            url=server.url,
+            settings=ReplaySettings(rate=1_000_000.0, concurrency=4, duration_s=0.5, results=log),
+            config=FAST,
+            files=[itertools_cycle(path, tmp_path, times=200)],
+        )
+    sends = deliveries(log)
+    end = min(d["scheduled"] for d in sends) + 0.5
+    after = [d for d in sends if d["sent"] >= end]
+    assert all(not d["late"] for d in after), f"{sum(d['late'] for d in after)} late after the end"
+    assert report.sender_lag is not None
+    assert report.sender_lag["unsent"] > 0
 
 
 def test_a_receiver_that_sets_the_pace_is_not_blamed_on_the_sender(tmp_path: Path) -> None:
@@ -945,6 +966,77 @@ def test_the_rest_of_a_file_is_counted_in_two_halves_after_the_run_with_the_same
     ((start, stop, every),) = shares  # this process took a share of the rest
     assert (stop, every) == (150, 2)
     assert start >= 1
+    assert census._child.returncode == 0  # a clean exit, at once (not an abort a second later)
+
+
+def test_a_file_moved_during_the_run_is_counted_by_the_child_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This process cannot read the file again for a share; the child, which has it open,
+    # counts the rest alone, and the figures are complete.
+    from emitter.coverage import Coverage
+    from emitter.replay import _census
+    from emitter.replay._census import Census, CensusSpec
+
+    monkeypatch.setattr(_census, "_SPLIT_AT", 1)
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 120)
+    inline = Coverage()
+    for item in FileSource([path]):
+        assert item.body is not None
+        inline.add_body(item.body)
+    census = Census(CensusSpec((str(path),), (), None, None, None, Acked()))
+    list(census.counted(iter(FileSource([path]))))
+    census._to.write(b"1\n")  # the child opens the file and counts the first payload
+    census._to.flush()
+    _wait_for(lambda: os.path.exists(f"/proc/{census._child.pid}") and _has_open(census, path))
+    path.rename(tmp_path / "moved.ndjson")
+    counted, said = Coverage(), []
+    census.finish(counted, notice=said.append)
+    assert counted.unavailable is None, said
+    assert counted.payloads == inline.payloads == 120
+    assert counted.counts == inline.counts
+    assert census._child.returncode == 0
+
+
+def test_a_stopped_counting_process_is_not_waited_for_whatever_its_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stopped (SIGSTOP, a debugger, a frozen cgroup): at normal priority it never answers
+    # either. The run counts the payloads itself instead of waiting forever.
+    import signal
+
+    from emitter.coverage import Coverage
+    from emitter.replay import _census
+    from emitter.replay._census import Census, CensusSpec
+
+    monkeypatch.setattr(_census, "_QUIET_WAIT_S", 0.05)
+    monkeypatch.setattr(_census, "_STARVED_S", 0.3)
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 40)
+    census = Census(CensusSpec((str(path),), (), None, None, None, Acked()))
+    list(census.counted(iter(FileSource([path]))))
+    os.kill(census._child.pid, signal.SIGSTOP)
+    counted, said = Coverage(), []
+    census.finish(counted, notice=said.append)
+    assert said[-1] == "the counting process gets no CPU here: counting in this process"
+    assert counted.unavailable is None
+    assert counted.payloads == 40
+    assert census._child.returncode is not None  # stopped and reaped, not left behind
+
+
+def _has_open(census: Any, path: Path) -> bool:
+    fds = Path(f"/proc/{census._child.pid}/fd")
+    return any(os.path.realpath(fd) == str(path.resolve()) for fd in fds.iterdir())
+
+
+def _wait_for(condition: Any, timeout_s: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def test_a_long_wait_for_the_coverage_count_is_announced(
@@ -965,8 +1057,8 @@ def test_a_long_wait_for_the_coverage_count_is_announced(
     counted = Coverage()
     census.finish(counted, notice=said.append)
     assert said == [
-        "counting the contract coverage of the 40 payloads sent, for the report (it runs in "
-        "idle time, and the run left little; Ctrl-C skips it)"
+        "counting the contract coverage of the 40 payloads sent, for the report (the run left "
+        "little idle time to count them in; Ctrl-C skips it)"
     ]
     assert counted.payloads == 40
 
@@ -1078,7 +1170,9 @@ def test_the_coverage_count_stays_on_a_pinned_senders_core_in_idle_time_until_th
 
     def widen(pid: int) -> bool:
         normal = real_widen(pid)
-        after_the_run.update(cores=os.sched_getaffinity(pid), policy=os.sched_getscheduler(pid))
+        after_the_run.update(
+            cores=os.sched_getaffinity(pid), policy=os.sched_getscheduler(pid), normal=normal
+        )
         return normal
 
     monkeypatch.setattr(_census, "widen", widen)
@@ -1088,7 +1182,9 @@ def test_the_coverage_count_stays_on_a_pinned_senders_core_in_idle_time_until_th
     assert counted.payloads == 30
     assert after_the_run["cores"] >= set(cores)
     # Back at normal priority where the system allows it (root, or RLIMIT_NICE).
-    assert after_the_run["policy"] in (os.SCHED_OTHER, os.SCHED_IDLE)
+    expected = os.SCHED_OTHER if after_the_run["normal"] else os.SCHED_IDLE
+    assert after_the_run["policy"] == expected
+    assert child.returncode == 0
 
 
 def test_the_generator_process_leaves_a_pinned_senders_core_to_keep_up() -> None:

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from emitter.coverage import Coverage
+from emitter.errors import VssEmitterError
 from emitter.replay._loop import idle_class, widen
 from emitter.replay._results import Acked, to_send
 from emitter.sources import FileSource, Item, ScenarioSource
@@ -126,28 +127,29 @@ class Census:
                 announced[0] = True
                 say(
                     f"counting the contract coverage of the {final:,} payloads sent, for the "
-                    "report (it runs in idle time, and the run left little; Ctrl-C skips it)"
+                    "report (the run left little idle time to count them in; Ctrl-C skips it)"
                 )
 
-        normal = widen(self._child.pid)
+        widen(self._child.pid)
         mine = Coverage()  # this process's share of the rest, when split
         try:
             out = self._child.stdout
             assert out is not None
             self._to.write(b"end %d\n" % final)
             self._to.flush()
-            if not self._answers(announce, normal=normal):
+            if not self._answers(announce):
                 return self._replace(coverage, final, say)
             at = int(out.readline().split()[1])  # "at N": how many it has counted
-            left = final - at
-            split = bool(self._spec.files) and left >= _SPLIT_AT and at < 2 * left
-            self._to.write(b"split\n" if split else b"solo\n")
+            if not 0 <= at <= final:
+                raise ValueError(f"the counting process counted {at} of {final}")
+            share = self._share(final - at)
+            self._to.write(b"split\n" if share is not None else b"solo\n")
             self._to.close()
-            if split:
-                if left >= _ANNOUNCE_SPLIT_AT:
+            if share is not None:
+                if final - at >= _ANNOUNCE_SPLIT_AT:
                     announce()
-                _count(self._spec, mine, start=at + 1, stop=final, every=2)
-            if not self._answers(announce, normal=normal):
+                _count(share, mine, start=at + 1, stop=final, every=2)
+            if not self._answers(announce):
                 return self._replace(coverage, final, say)
             # Our own child's output on a private pipe, never data from outside.
             got = pickle.loads(out.read())  # noqa: S301
@@ -161,6 +163,11 @@ class Census:
             coverage.unavailable = "not counted: the process counting it stopped"
             say("the report has no contract coverage: the process counting it stopped")
             return None
+        except VssEmitterError as exc:  # the source changed or went away during the run
+            self._child.kill()  # the finally below reaps it
+            coverage.unavailable = f"not counted: the source could not be read again: {exc}"
+            say(f"the report has no contract coverage: the source could not be read again: {exc}")
+            return None
         finally:
             self._close()
         for part in (got, mine):
@@ -169,20 +176,35 @@ class Census:
                 coverage.counts.setdefault(name, type(counter)()).update(counter)
         return None
 
-    def _answers(self, announce: Callable[[], None], *, normal: bool) -> bool:
-        """Waits for the child's next answer: False when it is starved (see finish)."""
+    def _answers(self, announce: Callable[[], None]) -> bool:
+        """Waits for the child's next answer: False when it is starved (see finish), or
+        stopped, which no priority rules out."""
         assert self._child.stdout is not None
         ready, _, _ = select.select([self._child.stdout], [], [], _QUIET_WAIT_S)
         if ready:
             return True
         announce()
-        return normal or self._progressing()
+        return self._progressing()
+
+    def _share(self, left: int) -> Iterator[Item] | None:
+        """This process's own reading of the source, for a share of the `left` payloads the
+        child has not counted; None when a share is not worth it (a scenario source, whose
+        payloads would be generated again, little left, one core) or the source cannot be
+        read again (moved during the run: the child, which has it open, counts alone)."""
+        if not self._spec.files or left < _SPLIT_AT or len(_usable_cores(self._child.pid)) < 2:
+            return None
+        try:
+            stream = _stream(self._spec)
+            first = next(stream, None)
+        except VssEmitterError:
+            return None
+        return itertools.chain([first] if first is not None else [], stream)
 
     def _replace(self, coverage: Coverage, final: int, say: Callable[[str], None]) -> None:
         """Stops a starved child and counts every payload here."""
         self._child.kill()  # finish's finally reaps it
         say("the counting process gets no CPU here: counting in this process")
-        _count(self._spec, coverage, start=0, stop=final)
+        _count(_stream(self._spec), coverage, start=0, stop=final)
 
     def abandon(self) -> None:
         """Stops the child (the run failed, or its count is not wanted any more)."""
@@ -212,13 +234,23 @@ class Census:
         return bool(ready) or after is None or after - before >= wanted
 
 
-def _count(spec: CensusSpec, coverage: Coverage, *, start: int, stop: int, every: int = 1) -> None:
+def _count(
+    items: Iterator[Item], coverage: Coverage, *, start: int, stop: int, every: int = 1
+) -> None:
     """Counts the payloads `start`, `start + every`, ... below `stop` of the run's stream."""
-    for index, item in enumerate(_stream(spec)):
+    for index, item in enumerate(items):
         if index >= stop:
             break
         if index >= start and not (index - start) % every and item.body is not None:
             coverage.add_body(item.body)
+
+
+def _usable_cores(pid: int) -> set[int]:
+    """The cores this process and `pid` may run on together (Linux; elsewhere, the count)."""
+    try:
+        return os.sched_getaffinity(0) | os.sched_getaffinity(pid)
+    except (OSError, AttributeError):
+        return set(range(os.cpu_count() or 1))
 
 
 def _cpu_ticks(pid: int) -> int | None:
@@ -318,4 +350,8 @@ def main() -> None:
         out.write(pickle.dumps(coverage, protocol=pickle.HIGHEST_PROTOCOL))
         out.flush()
     except BrokenPipeError:
-        return  # the parent stopped waiting (Ctrl-C): nothing to hand back
+        pass  # the parent stopped waiting (Ctrl-C): nothing to hand back
+    # Not the interpreter's shutdown: the listener may still hold stdin's lock (it has not
+    # seen the parent close it yet), and a daemon thread holding it makes CPython wait a
+    # second, then abort (measured: one second more for every report with a count left).
+    os._exit(0)

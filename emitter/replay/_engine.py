@@ -266,7 +266,9 @@ class Run:
         if self.hooks is not None:
             self._drill_tick(now)
         paced = self.pacer.rate is not None
-        if now >= self._end + (self.settings.late_after_s if paced else 0.0) and not self.stopping:
+        # Past the end, a paced run stops once its next slot would leave late (see _claim_one).
+        late = not paced or now > self._next_due + self.settings.late_after_s
+        if now >= self._end and late and not self.stopping:
             if paced and not self._source_done:
                 self.lag.unsent = self._unsent()  # slots due before the end, never claimed
             self._stop()
@@ -397,10 +399,11 @@ class Run:
             scheduled = self._next_due
             if scheduled > now:
                 return None
-            # A slot due before the end still leaves while it would not be late (the timer
-            # fires up to a couple of milliseconds after its due time); past that, the rest
-            # of the schedule is the sender's shortfall, counted as unsent.
-            if scheduled >= self._end or now >= self._end + self.settings.late_after_s:
+            # A slot due before the end still leaves after it while it would not be late (the
+            # timer fires up to a couple of milliseconds after its due time); a late one does
+            # not: the rest of the schedule is the sender's shortfall, counted as unsent.
+            late = now > scheduled + self.settings.late_after_s
+            if scheduled >= self._end or (now >= self._end and late):
                 if scheduled < self._end:
                     self.lag.unsent = self._unsent()
                 self._stop()

@@ -90,17 +90,19 @@ def idle_class(pid: int) -> None:
 
 
 def widen(pid: int) -> bool:
-    """Lets helper process `pid` run on every core again, the sender's included, and at normal
-    priority where the system allows it: once the run is over its cores are free, and a count
-    confined to a busy core, or left in the idle class on a busy machine, would starve. True
-    when it now runs at normal priority (out of the idle class, at nice 0)."""
+    """Lets helper process `pid` run on every core again, the sender's included, and at this
+    process's own priority where the system allows it: once the run is over its cores are
+    free, and a count confined to a busy core, or left in the idle class on a busy machine,
+    would starve. True when it now runs at that priority (out of the idle class, at this
+    process's nice: a run started under `nice` keeps its helpers there)."""
     with contextlib.suppress(OSError, AttributeError):
         os.sched_setaffinity(pid, _all_cores())
     try:
         if os.sched_getscheduler(pid) == os.SCHED_IDLE:
             os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
-        if os.getpriority(os.PRIO_PROCESS, pid) > 0:  # the nice-19 fallback of idle_class()
-            os.setpriority(os.PRIO_PROCESS, pid, 0)
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        if os.getpriority(os.PRIO_PROCESS, pid) > own:  # the nice-19 fallback of idle_class()
+            os.setpriority(os.PRIO_PROCESS, pid, own)
     except (OSError, AttributeError):
         return False  # raising a priority needs CAP_SYS_NICE (or RLIMIT_NICE)
     return True

@@ -10,7 +10,8 @@ if TYPE_CHECKING:
 
 
 def rate_text(rate: float | None) -> str:
-    return "max" if rate is None else f"{rate:g}/s"
+    """`1000000/s`, `2.5/s`, `max`: as the user would type it (`:g` wrote `1e+06/s`)."""
+    return "max" if rate is None else f"{rate:.12g}/s"
 
 
 def format_progress(progress: Progress) -> str:
