@@ -342,7 +342,8 @@ def main() -> None:
                     "--rate 1000000/s --duration 3s",
                     f"returned in {over.wall_s:.1f} s (goal <= 6), sender_saturated "
                     f"{over.report['sender_saturated']}, up to {lag.get('max_lag_ms', 0):,.0f} "
-                    f"ms behind, {lag.get('unsent', 0):,} never sent",
+                    f"ms behind, {'' if lag.get('unsent_exact', True) else 'at least '}"
+                    f"{lag.get('unsent', 0):,} never sent",
                 )
             )
 
