@@ -449,7 +449,41 @@ def render_replay_html(data: Mapping[str, Any]) -> str:
         ),
         coverage=_coverage_view(data.get("coverage")),
         coverage_unavailable=data.get("coverage_unavailable"),
+        pace=_pace(data),
     )
+
+
+def _pace(data: Mapping[str, Any]) -> list[str]:
+    """The summary's lines on who set the pace and what never left (SENDER SATURATED, the
+    receiver holding the sends back, unsent slots); none for a report without `sender_lag`."""
+    from emitter.report._replay import pace_lines
+
+    lag = data.get("sender_lag")
+    rate = data.get("rate_per_s")
+    if not isinstance(lag, Mapping) or not lag.keys() >= _LAG_KEYS:
+        return []
+    return [
+        line.strip()
+        for line in pace_lines(
+            rate=float(rate) if isinstance(rate, int | float) else None,
+            concurrency=int(data.get("concurrency") or 0),
+            saturated=bool(data.get("sender_saturated")),
+            lag=lag,
+        )
+    ]
+
+
+_LAG_KEYS = frozenset(
+    {
+        "behind_from_s",
+        "max_lag_ms",
+        "final_lag_ms",
+        "late",
+        "unsent",
+        "sender_behind_s",
+        "receiver_bound_s",
+    }
+)
 
 
 def write_replay_html(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:

@@ -49,23 +49,33 @@ def format_summary(report: ReplayReport) -> str:
     if report.outcomes:
         shown = ", ".join(f"{name} {count}" for name, count in sorted(report.outcomes.items()))
         lines.append(f"  outcomes: {shown}")
-    lines.extend(_lag_lines(report))
+    lines.extend(
+        pace_lines(
+            rate=report.rate,
+            concurrency=report.concurrency,
+            saturated=report.sender_saturated,
+            lag=report.sender_lag,
+        )
+    )
     if report.interrupted:
         lines.append("  interrupted: rerun with --resume to send the rest")
     return "\n".join(lines)
 
 
-def _lag_lines(report: ReplayReport) -> list[str]:
-    """Whose fault a late schedule was: the sender's own (CPU) or the receiver's (all busy)."""
-    lag = report.sender_lag
+def pace_lines(
+    *, rate: float | None, concurrency: int, saturated: bool, lag: Mapping[str, Any] | None
+) -> list[str]:
+    """Whose fault a late schedule was: the sender's own (CPU) or the receiver's (all busy),
+    and the sends the schedule owed that never left. The terminal summary and the HTML page
+    say the same lines."""
     if lag is None:
         return []
     behind = lag["max_lag_ms"]
-    if report.sender_saturated:
+    if saturated:
         since = lag["behind_from_s"]
         when = f"from {since:.1f} s into the run" if since is not None else "during the run"
         lines = [
-            f"  SENDER SATURATED: this machine could not keep the rate {rate_text(report.rate)}: "
+            f"  SENDER SATURATED: this machine could not keep the rate {rate_text(rate)}: "
             f"{when} its sends fell behind the schedule, up to {behind:,.0f} ms "
             f"({lag['final_lag_ms']:,.0f} ms at the end); {lag['late']:,} sends were late",
         ]
@@ -86,7 +96,7 @@ def _lag_lines(report: ReplayReport) -> list[str]:
     if lag["receiver_bound_s"]:
         return [
             f"  sends fell up to {behind:,.0f} ms behind the schedule while all "
-            f"{report.concurrency} connections waited for answers: the receiver (or "
+            f"{concurrency} connections waited for answers: the receiver (or "
             "--concurrency) set the pace, and the latency from schedule shows it",
             *_unsent_lines(lag),
         ]

@@ -209,12 +209,42 @@ def test_replay_marks_stages_outages_and_broken_thresholds(
     assert '<span class="verdict passed">held</span>' in page
 
 
+def test_a_run_that_could_not_keep_its_rate_says_so_on_the_page_as_in_the_summary() -> None:
+    # A million a second for half a second from the `mixed` scenario: the page carries the
+    # summary's own lines on who set the pace and what never left, not a figure of its own.
+    import servers
+
+    from emitter.deliver import DeliveryConfig
+    from emitter.replay import ReplaySettings, format_summary, replay
+
+    with servers.answering(200) as server:
+        report = replay(
+            url=server.url,
+            settings=ReplaySettings(rate=1_000_000.0, concurrency=4, duration_s=0.5),
+            config=DeliveryConfig(timeout_s=5.0),
+            seed=5,
+        )
+    assert report.sender_lag is not None
+    page = render_replay_html(report.as_dict())
+    said = [
+        line.strip()
+        for line in format_summary(report).splitlines()
+        if "behind" in line or "never left" in line or "SENDER SATURATED" in line
+    ]
+    assert said
+    shown = html.unescape(page)
+    for line in said:
+        assert line in shown
+    assert 'id="pace"' in page
+
+
 def test_replay_page_leaves_out_what_the_report_does_not_have() -> None:
     page = render_replay_html({"sent": 3, "acked": 3, "failed": 0})
     assert "<svg" not in page
     assert 'id="plots"' not in page
     assert 'id="slo"' not in page
     assert 'id="coverage"' not in page
+    assert 'id="pace"' not in page
     assert "3 of 3 acked" in page
 
 
