@@ -55,20 +55,22 @@ def check_tls_config(*, verify: bool = True, ca_bundle: str | None = None) -> No
         _check_environment()
 
 
-# Files found usable, by (path, device, inode, size, mtime): a check that loads a 200 kB
-# bundle costs ~20 ms, and a command checks its settings more than once.
-_USABLE: set[tuple[str, int, int, int, int]] = set()
+# Files found usable, by (path, device, inode, size, mtime, ctime): a check that loads a
+# 200 kB bundle costs ~20 ms, and a command checks its settings more than once. The ctime
+# changes with any change of content or permissions, and no one can set it back.
+_USABLE: set[tuple[str, int, int, int, int, int]] = set()
 
 
 def _check_file(path: str, *, label: str | None = None) -> None:
     try:
         st = os.stat(path)
-        key: tuple[str, int, int, int, int] | None = (
+        key: tuple[str, int, int, int, int, int] | None = (
             path,
             st.st_dev,
             st.st_ino,
             st.st_size,
             st.st_mtime_ns,
+            st.st_ctime_ns,
         )
     except OSError:
         key = None  # _load says why

@@ -758,6 +758,28 @@ def test_every_slot_due_before_the_duration_ends_is_sent_or_counted_unsent(
         assert f"{unsent:,} scheduled sends never left" in format_summary(tight)
 
 
+def test_a_slow_schedule_ends_at_the_duration_and_sends_no_retry_after_it(
+    tmp_path: Path,
+) -> None:
+    # One payload every 5 s for a 1 s run, answered 400 and retried every 0.3 s: the run ends
+    # at the end of the duration, not when its next slot (5 s in) comes, and the retries due
+    # after the end are not sent (the payload keeps its last outcome).
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 3)
+    config = dataclasses.replace(FAST, retries=(0.3,) * 20)
+    with servers.answering(400) as server:
+        report = replay(
+            url=server.url,
+            settings=ReplaySettings(rate=0.2, concurrency=2, duration_s=1.0),
+            config=config,
+            files=[path],
+        )
+    assert report.sent == 1
+    assert report.duration_s < 4.0  # the next slot is due at 5 s
+    assert report.retried <= 4  # at 0.3, 0.6, 0.9 s (and one the tick may let through)
+    assert report.outcomes == {"rejected": 1}
+
+
 def test_no_send_leaves_late_after_the_duration_ends(tmp_path: Path) -> None:
     # A run that cannot keep the rate (here the receiver sets the pace) is far behind at the
     # end: the slots it still owes are the shortfall (unsent), never sent late after it.
@@ -777,6 +799,16 @@ def test_no_send_leaves_late_after_the_duration_ends(tmp_path: Path) -> None:
     assert all(not d["late"] for d in after), f"{sum(d['late'] for d in after)} late after the end"
     assert report.sender_lag is not None
     assert report.sender_lag["unsent"] > 0
+
+
+@pytest.mark.parametrize(
+    ("rate", "shown"),
+    [(1e6, "1000000/s"), (20.0 / 60.0, "0.333333/s"), (2.5, "2.5/s"), (None, "max")],
+)
+def test_a_rate_is_written_as_a_user_would_type_it(rate: float | None, shown: str) -> None:
+    from emitter.report._replay import rate_text
+
+    assert rate_text(rate) == shown
 
 
 def test_a_receiver_that_sets_the_pace_is_not_blamed_on_the_sender(tmp_path: Path) -> None:
@@ -996,6 +1028,29 @@ def test_a_file_moved_during_the_run_is_counted_by_the_child_alone(
     assert counted.unavailable is None, said
     assert counted.payloads == inline.payloads == 120
     assert counted.counts == inline.counts
+    assert census._child.returncode == 0
+
+
+def test_a_slow_counting_process_at_normal_priority_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Slow is not starved: at normal priority (a file on a slow disk, a crowded machine) the
+    # child keeps its count; replacing it would count everything again at the same share.
+    from emitter.coverage import Coverage
+    from emitter.replay import _census
+    from emitter.replay._census import Census, CensusSpec
+
+    monkeypatch.setattr(_census, "_QUIET_WAIT_S", 0.0)
+    monkeypatch.setattr(_census, "widen", lambda _pid: True)  # back at normal priority
+    monkeypatch.setattr(Census, "_progressing", lambda _self: False)  # as slow as can be
+    path = tmp_path / "in.ndjson"
+    write_fixture(path, 40)
+    census = Census(CensusSpec((str(path),), (), None, None, None, Acked()))
+    list(census.counted(iter(FileSource([path]))))
+    counted, said = Coverage(), []
+    census.finish(counted, notice=said.append)
+    assert "the counting process gets no CPU here: counting in this process" not in said
+    assert counted.payloads == 40
     assert census._child.returncode == 0
 
 

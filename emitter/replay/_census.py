@@ -20,6 +20,7 @@ import select
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -130,14 +131,14 @@ class Census:
                     "report (the run left little idle time to count them in; Ctrl-C skips it)"
                 )
 
-        widen(self._child.pid)
+        normal = widen(self._child.pid)
         mine = Coverage()  # this process's share of the rest, when split
         try:
             out = self._child.stdout
             assert out is not None
             self._to.write(b"end %d\n" % final)
             self._to.flush()
-            if not self._answers(announce):
+            if not self._answers(announce, normal=normal):
                 return self._replace(coverage, final, say)
             at = int(out.readline().split()[1])  # "at N": how many it has counted
             if not 0 <= at <= final:
@@ -149,7 +150,7 @@ class Census:
                 if final - at >= _ANNOUNCE_SPLIT_AT:
                     announce()
                 _count(share, mine, start=at + 1, stop=final, every=2)
-            if not self._answers(announce):
+            if not self._answers(announce, normal=normal):
                 return self._replace(coverage, final, say)
             # Our own child's output on a private pipe, never data from outside.
             got = pickle.loads(out.read())  # noqa: S301
@@ -176,14 +177,18 @@ class Census:
                 coverage.counts.setdefault(name, type(counter)()).update(counter)
         return None
 
-    def _answers(self, announce: Callable[[], None]) -> bool:
-        """Waits for the child's next answer: False when it is starved (see finish), or
-        stopped, which no priority rules out."""
+    def _answers(self, announce: Callable[[], None], *, normal: bool) -> bool:
+        """Waits for the child's next answer: False when it is starved (see finish): still in
+        the idle class on a busy machine, or stopped (SIGSTOP, a frozen cgroup), which no
+        priority rules out. A child at normal priority that is merely slow (reading a file
+        from a slow disk) is waited for; Ctrl-C skips the wait."""
         assert self._child.stdout is not None
         ready, _, _ = select.select([self._child.stdout], [], [], _QUIET_WAIT_S)
         if ready:
             return True
         announce()
+        if normal and not _stopped(self._child.pid):
+            return True
         return self._progressing()
 
     def _share(self, left: int) -> Iterator[Item] | None:
@@ -253,6 +258,15 @@ def _usable_cores(pid: int) -> set[int]:
         return set(range(os.cpu_count() or 1))
 
 
+def _stopped(pid: int) -> bool:
+    """True when `pid` is stopped (state T or t in /proc; elsewhere never known)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
+    except (OSError, IndexError):
+        return False
+
+
 def _cpu_ticks(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
@@ -317,6 +331,24 @@ class _Told:
 
 
 def main() -> None:
+    """The child's entry point. It always ends with os._exit, not the interpreter's shutdown:
+    its stdin listener, a daemon thread, may still hold stdin's lock (it has not yet seen the
+    parent close it), and a daemon thread holding a lock at shutdown makes CPython wait a
+    second, then abort (measured: one second more for every report with a count left)."""
+    code = 0
+    try:
+        _count_as_told()
+    except BrokenPipeError:
+        pass  # the parent stopped waiting (Ctrl-C): nothing to hand back
+    except BaseException:  # noqa: BLE001  (the parent sees no answer and says so)
+        traceback.print_exc()
+        code = 1
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def _count_as_told() -> None:
     given = sys.stdin.buffer
     spec: CensusSpec = pickle.loads(given.read(int.from_bytes(given.read(8), "big")))  # noqa: S301
     told = _Told()
@@ -338,20 +370,13 @@ def main() -> None:
     # The run is over: say how far this got, and count the rest (every other one if split).
     final: int = told.wait_for(lambda: told.final)
     out = sys.stdout.buffer
-    try:
-        out.write(b"at %d\n" % position)
-        out.flush()
-        every = 2 if told.wait_for(lambda: told.split) else 1
-        for offset, item in enumerate(itertools.chain(held, stream)):
-            if position + offset >= final:
-                break
-            if not offset % every and item.body is not None:
-                coverage.add_body(item.body)
-        out.write(pickle.dumps(coverage, protocol=pickle.HIGHEST_PROTOCOL))
-        out.flush()
-    except BrokenPipeError:
-        pass  # the parent stopped waiting (Ctrl-C): nothing to hand back
-    # Not the interpreter's shutdown: the listener may still hold stdin's lock (it has not
-    # seen the parent close it yet), and a daemon thread holding it makes CPython wait a
-    # second, then abort (measured: one second more for every report with a count left).
-    os._exit(0)
+    out.write(b"at %d\n" % position)
+    out.flush()
+    every = 2 if told.wait_for(lambda: told.split) else 1
+    for offset, item in enumerate(itertools.chain(held, stream)):
+        if position + offset >= final:
+            break
+        if not offset % every and item.body is not None:
+            coverage.add_body(item.body)
+    out.write(pickle.dumps(coverage, protocol=pickle.HIGHEST_PROTOCOL))
+    out.flush()

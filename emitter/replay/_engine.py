@@ -266,9 +266,14 @@ class Run:
         if self.hooks is not None:
             self._drill_tick(now)
         paced = self.pacer.rate is not None
-        # Past the end, a paced run stops once its next slot would leave late (see _claim_one).
-        late = not paced or now > self._next_due + self.settings.late_after_s
-        if now >= self._end and late and not self.stopping:
+        # Past the end, a paced run stops once no slot due before the end can still leave on
+        # time (see _claim_one): its next slot is not before the end, or would leave late.
+        over = (
+            not paced
+            or self._next_due >= self._end
+            or now > self._next_due + self.settings.late_after_s
+        )
+        if now >= self._end and over and not self.stopping:
             if paced and not self._source_done:
                 self.lag.unsent = self._unsent()  # slots due before the end, never claimed
             self._stop()

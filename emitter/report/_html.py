@@ -462,15 +462,16 @@ def _pace(data: Mapping[str, Any]) -> list[str]:
     rate = data.get("rate_per_s")
     if not isinstance(lag, Mapping) or not lag.keys() >= _LAG_KEYS:
         return []
-    return [
-        line.strip()
-        for line in pace_lines(
+    try:
+        lines = pace_lines(
             rate=float(rate) if isinstance(rate, int | float) else None,
             concurrency=int(data.get("concurrency") or 0),
             saturated=bool(data.get("sender_saturated")),
-            lag=lag,
+            lag={"unsent": 0, "unsent_exact": True, **lag},  # reports before `unsent` existed
         )
-    ]
+    except (TypeError, ValueError):  # a hand-edited report: the page shows the rest
+        return []
+    return [line.strip() for line in lines]
 
 
 _LAG_KEYS = frozenset(
@@ -479,7 +480,6 @@ _LAG_KEYS = frozenset(
         "max_lag_ms",
         "final_lag_ms",
         "late",
-        "unsent",
         "sender_behind_s",
         "receiver_bound_s",
     }

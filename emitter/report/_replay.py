@@ -10,8 +10,10 @@ if TYPE_CHECKING:
 
 
 def rate_text(rate: float | None) -> str:
-    """`1000000/s`, `2.5/s`, `max`: as the user would type it (`:g` wrote `1e+06/s`)."""
-    return "max" if rate is None else f"{rate:.12g}/s"
+    """`1000000/s`, `2.5/s`, `0.333333/s`, `max` (`:g` wrote `1e+06/s`)."""
+    if rate is None:
+        return "max"
+    return f"{int(rate)}/s" if float(rate).is_integer() else f"{rate:.6g}/s"
 
 
 def format_progress(progress: Progress) -> str:

@@ -238,6 +238,25 @@ def test_a_run_that_could_not_keep_its_rate_says_so_on_the_page_as_in_the_summar
     assert 'id="pace"' in page
 
 
+def test_a_report_from_before_unsent_was_counted_still_shows_its_pace_lines() -> None:
+    lag = {
+        "behind_from_s": 0.1,
+        "max_lag_ms": 1997.0,
+        "final_lag_ms": 1997.0,
+        "late": 41230,
+        "sender_behind_s": 2.9,
+        "receiver_bound_s": 0.0,
+    }
+    data = {"sent": 5, "rate_per_s": 1e6, "concurrency": 64, "sender_saturated": True}
+    page = render_replay_html({**data, "sender_lag": lag})
+    assert "SENDER SATURATED: this machine could not keep the rate 1000000/s" in page
+    assert "never left" not in page
+    # A hand-edited report the lines cannot be read from: the rest of the page still renders.
+    page = render_replay_html({**data, "sender_lag": {**lag, "max_lag_ms": None}})
+    assert 'id="pace"' not in page
+    assert "0 of 5 acked" in page
+
+
 def test_replay_page_leaves_out_what_the_report_does_not_have() -> None:
     page = render_replay_html({"sent": 3, "acked": 3, "failed": 0})
     assert "<svg" not in page
