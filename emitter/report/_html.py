@@ -393,6 +393,7 @@ def render_replay_html(data: Mapping[str, Any]) -> str:
     engine and drills add: `timeline`, `latency_percentiles`, `stages`, `outages`, `slo`,
     `verify`). Needs matplotlib for the plots (`require_plotting`)."""
     from emitter.report import _plots
+    from emitter.report._replay import pace_lines_of
 
     timeline = _list_of_maps(data.get("timeline"))
     stages = _list_of_maps(data.get("stages"))
@@ -449,41 +450,8 @@ def render_replay_html(data: Mapping[str, Any]) -> str:
         ),
         coverage=_coverage_view(data.get("coverage")),
         coverage_unavailable=data.get("coverage_unavailable"),
-        pace=_pace(data),
+        pace=pace_lines_of(data),
     )
-
-
-def _pace(data: Mapping[str, Any]) -> list[str]:
-    """The summary's lines on who set the pace and what never left (SENDER SATURATED, the
-    receiver holding the sends back, unsent slots); none for a report without `sender_lag`."""
-    from emitter.report._replay import pace_lines
-
-    lag = data.get("sender_lag")
-    rate = data.get("rate_per_s")
-    if not isinstance(lag, Mapping) or not lag.keys() >= _LAG_KEYS:
-        return []
-    try:
-        lines = pace_lines(
-            rate=float(rate) if isinstance(rate, int | float) else None,
-            concurrency=int(data.get("concurrency") or 0),
-            saturated=bool(data.get("sender_saturated")),
-            lag={"unsent": 0, "unsent_exact": True, **lag},  # reports before `unsent` existed
-        )
-    except (TypeError, ValueError):  # a hand-edited report: the page shows the rest
-        return []
-    return [line.strip() for line in lines]
-
-
-_LAG_KEYS = frozenset(
-    {
-        "behind_from_s",
-        "max_lag_ms",
-        "final_lag_ms",
-        "late",
-        "sender_behind_s",
-        "receiver_bound_s",
-    }
-)
 
 
 def write_replay_html(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:

@@ -110,3 +110,34 @@ def _unsent_lines(lag: Mapping[str, Any]) -> list[str]:
         return []
     least = "" if lag.get("unsent_exact", True) else "at least "
     return [f"  {least}{lag['unsent']:,} scheduled sends never left before --duration ended"]
+
+
+def pace_lines_of(data: Mapping[str, Any]) -> list[str]:
+    """pace_lines() from a report's JSON (the HTML page's source), unindented; none for a
+    report without `sender_lag`, or one whose figures cannot be read."""
+    lag = data.get("sender_lag")
+    rate = data.get("rate_per_s")
+    if not isinstance(lag, Mapping) or not lag.keys() >= _LAG_KEYS:
+        return []
+    try:
+        lines = pace_lines(
+            rate=float(rate) if isinstance(rate, int | float) else None,
+            concurrency=int(data.get("concurrency") or 0),
+            saturated=bool(data.get("sender_saturated")),
+            lag={"unsent": 0, "unsent_exact": True, **lag},  # reports before `unsent` existed
+        )
+    except (TypeError, ValueError):  # a hand-edited report: the page shows the rest
+        return []
+    return [line.strip() for line in lines]
+
+
+_LAG_KEYS = frozenset(
+    {
+        "behind_from_s",
+        "max_lag_ms",
+        "final_lag_ms",
+        "late",
+        "sender_behind_s",
+        "receiver_bound_s",
+    }
+)
