@@ -79,8 +79,9 @@ def idle_class(pid: int) -> None:
     For a helper whose work can wait (the coverage count). It stays on this process's cores:
     measured at 20,000/s with a receiver pinned to the other core, the same helper moved onto
     the receiver's core slowed the receiver enough that, in 2 to 4 runs of 10, every connection
-    waited for answers and 400-2,300 sends left late; kept on the sender's core, none did in
-    12. A user who pins the sender (`taskset -c 0`) keeps the other cores for something else.
+    waited for answers and 400-2,300 sends left late; kept on the sender's core, 1 run in 26
+    had any, as without a report (1 in 16). A user who pins the sender (`taskset -c 0`) keeps
+    the other cores for something else.
     """
     try:
         os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
